@@ -1,0 +1,3 @@
+"""flowyard: Kubeflow without the cluster."""
+
+__version__ = "0.1.0"
