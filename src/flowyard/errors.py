@@ -10,7 +10,7 @@ Messages name the thing that is wrong and, where there is one, the fix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 

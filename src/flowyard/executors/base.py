@@ -26,6 +26,8 @@ Contract (every executor passes ``tests/executors/test_contract.py``):
 
 from __future__ import annotations
 
+import builtins
+
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,8 +77,12 @@ class ProcessState(StrEnum):
 
     @property
     def finished(self) -> bool:
-        return self in (ProcessState.SUCCEEDED, ProcessState.FAILED, ProcessState.KILLED,
-                        ProcessState.LOST)
+        return self in (
+            ProcessState.SUCCEEDED,
+            ProcessState.FAILED,
+            ProcessState.KILLED,
+            ProcessState.LOST,
+        )
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ class BaseExecutor(ABC):
         """Current status; NotFoundError for an unknown name."""
 
     @abstractmethod
-    def list(self, labels: dict[str, str] | None = None) -> list[ProcessStatus]:
+    def list(self, labels: dict[str, str] | None = None) -> builtins.list[ProcessStatus]:
         """Known processes whose labels include ``labels``."""
 
     @abstractmethod
@@ -132,7 +138,7 @@ class BaseExecutor(ABC):
     def subscribe(self, callback: StatusCallback) -> None: ...
 
     @abstractmethod
-    def recover(self) -> list[ProcessStatus]:
+    def recover(self) -> builtins.list[ProcessStatus]:
         """Adopt what a previous instance started (see module docstring)."""
 
     @abstractmethod

@@ -19,17 +19,23 @@ def admit(obj: object, old: Resource | None = None, registry: KindRegistry = REG
     """
     if not isinstance(obj, dict):
         raise InvalidError(
-            f"a resource must be a mapping with apiVersion, kind and metadata, not {type(obj).__name__}",
+            "a resource must be a mapping with apiVersion, kind and metadata, "
+            f"not {type(obj).__name__}",
             causes=[FieldCause("<root>", "Invalid value: must be an object")],
         )
     causes = [
-        FieldCause(key, f"Required value: {key} must be set (a string, e.g. {example})",
-                   "FieldValueRequired")
+        FieldCause(
+            key,
+            f"Required value: {key} must be set (a string, e.g. {example})",
+            "FieldValueRequired",
+        )
         for key, example in (("apiVersion", '"batch/v1"'), ("kind", '"Job"'))
         if not isinstance(obj.get(key), str) or not obj.get(key)
     ]
     if causes:
-        raise InvalidError("object is invalid: " + "; ".join(_fmt(c) for c in causes), causes=causes)
+        raise InvalidError(
+            "object is invalid: " + "; ".join(_fmt(c) for c in causes), causes=causes
+        )
     info = registry.get(obj["apiVersion"], obj["kind"])
     _raise_if(info, obj, validate_metadata(obj, namespaced=info.namespaced))
     if info.schema_file:
@@ -53,5 +59,8 @@ def _raise_if(info: KindInfo, obj: Resource, causes: list[FieldCause]) -> None:
     qualified = f"{info.kind}.{info.group}" if info.group else info.kind
     name = name_of(obj) or (obj.get("metadata") or {}).get("generateName") or ""
     listed = "; ".join(_fmt(c) for c in causes)
-    raise InvalidError(f'{qualified} "{name}" is invalid: {listed}', causes=causes,
-                       details={"name": name, "group": info.group, "kind": info.kind})
+    raise InvalidError(
+        f'{qualified} "{name}" is invalid: {listed}',
+        causes=causes,
+        details={"name": name, "group": info.group, "kind": info.kind},
+    )

@@ -46,14 +46,22 @@ def set_condition(
     now = now_iso()
     current = get_condition(obj, cond_type)
     if current is None:
-        cond: dict[str, Any] = {"type": cond_type, "status": value, "reason": reason,
-                                "message": message, "lastTransitionTime": now}
+        cond: dict[str, Any] = {
+            "type": cond_type,
+            "status": value,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": now,
+        }
         if with_update_time:
             cond["lastUpdateTime"] = now
         conditions(obj).append(cond)
         return True
     changed = (current.get("status"), current.get("reason"), current.get("message")) != (
-        value, reason, message)
+        value,
+        reason,
+        message,
+    )
     if not changed:
         return False
     if current.get("status") != value:

@@ -49,7 +49,7 @@ JOB = REGISTRY.register(
         plural="jobs",
         schema_file="batch.v1.Job.yaml",
         columns=(
-            PrinterColumn("Status", ".status.conditions[?(@.status==\"True\")].type"),
+            PrinterColumn("Status", '.status.conditions[?(@.status=="True")].type'),
             PrinterColumn("Completions", ".status.succeeded"),
             PrinterColumn("Active", ".status.active", "integer"),
             PrinterColumn("Failed", ".status.failed", "integer", priority=1),

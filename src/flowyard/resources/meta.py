@@ -119,33 +119,50 @@ def label_value_problem(value: object) -> str | None:
     return None
 
 
-def validate_metadata(obj: Resource, *, namespaced: bool, max_name_length: int = 253) -> list[
-    FieldCause
-]:
+def validate_metadata(
+    obj: Resource, *, namespaced: bool, max_name_length: int = 253
+) -> list[FieldCause]:
     """The problems with ``obj['metadata']`` that Kubernetes' generic validation reports."""
     causes: list[FieldCause] = []
     md = obj.get("metadata")
     if not isinstance(md, dict):
-        return [FieldCause("metadata", "Required value: metadata must be an object", "FieldValueRequired")]
+        return [
+            FieldCause(
+                "metadata", "Required value: metadata must be an object", "FieldValueRequired"
+            )
+        ]
     name, generate = md.get("name"), md.get("generateName")
     if not name and not generate:
         causes.append(
-            FieldCause("metadata.name", "Required value: name or generateName is required",
-                       "FieldValueRequired")
+            FieldCause(
+                "metadata.name",
+                "Required value: name or generateName is required",
+                "FieldValueRequired",
+            )
         )
     elif name:
         problem = name_problem(name, max_length=max_name_length)
         if problem:
             causes.append(FieldCause("metadata.name", f"Invalid value: {name!r}: {problem}"))
-    elif not isinstance(generate, str) or name_problem(generate + "x" * 5, max_length=max_name_length):
+    elif not isinstance(generate, str) or name_problem(
+        generate + "x" * 5, max_length=max_name_length
+    ):
         causes.append(
-            FieldCause("metadata.generateName", f"Invalid value: {generate!r}: must be a valid "
-                       "name prefix (lowercase letters, digits, '-' and '.')")
+            FieldCause(
+                "metadata.generateName",
+                f"Invalid value: {generate!r}: must be a valid "
+                "name prefix (lowercase letters, digits, '-' and '.')",
+            )
         )
     ns = md.get("namespace")
     if namespaced and ns is not None and not (isinstance(ns, str) and is_rfc1123_label(ns)):
-        causes.append(FieldCause("metadata.namespace", f"Invalid value: {ns!r}: a namespace must "
-                                 "be a lowercase RFC 1123 label (at most 63 characters)"))
+        causes.append(
+            FieldCause(
+                "metadata.namespace",
+                f"Invalid value: {ns!r}: a namespace must "
+                "be a lowercase RFC 1123 label (at most 63 characters)",
+            )
+        )
     causes.extend(_string_map_causes(md, "labels", check_values=True))
     causes.extend(_string_map_causes(md, "annotations", check_values=False))
     for key in ("finalizers",):
@@ -180,8 +197,13 @@ def _string_map_causes(md: dict[str, Any], field: str, *, check_values: bool) ->
         if check_values and (vp := label_value_problem(item)):
             causes.append(FieldCause(path, f"Invalid value: {item!r}: {vp}"))
     if field == "annotations" and size > MAX_ANNOTATIONS_BYTES:
-        causes.append(FieldCause("metadata.annotations", "Too long: must have at most 262144 bytes",
-                                 "FieldValueTooLong"))
+        causes.append(
+            FieldCause(
+                "metadata.annotations",
+                "Too long: must have at most 262144 bytes",
+                "FieldValueTooLong",
+            )
+        )
     return causes
 
 

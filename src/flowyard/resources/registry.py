@@ -110,8 +110,9 @@ class KindRegistry:
         info = self._by_path.get((group, version, plural))
         if info is None:
             gv = f"{group}/{version}" if group else version
-            raise NotFoundError(f'the server could not find the requested resource "{plural}" '
-                                f'in "{gv}"')
+            raise NotFoundError(
+                f'the server could not find the requested resource "{plural}" in "{gv}"'
+            )
         return info
 
     def resolve(self, name: str) -> KindInfo:
@@ -121,7 +122,8 @@ class KindRegistry:
         lowered = wanted.lower()
         plain, _, group = lowered.partition(".")
         matches = [
-            k for k in self
+            k
+            for k in self
             if plain in (k.plural, k.singular, *k.short_names)
             and (not group or k.group == group or k.group.startswith(group + "."))
         ]

@@ -36,10 +36,7 @@ def load_schema(filename: str) -> dict[str, Any]:
     data = importlib_resources.files(_SCHEMA_PACKAGE).joinpath(filename).read_bytes()
     if filename.endswith(".gz"):
         data = gzip.decompress(data)
-    if filename.endswith((".yaml", ".yml")):
-        loaded = yaml.safe_load(data)
-    else:
-        loaded = json.loads(data)
+    loaded = yaml.safe_load(data) if filename.endswith((".yaml", ".yml")) else json.loads(data)
     if not isinstance(loaded, dict):
         raise ValueError(f"schema {filename} is not an object")
     return loaded
@@ -100,20 +97,33 @@ def _cause(error: ValidationError) -> FieldCause:
         return FieldCause(path or "<root>", "; ".join(names), "FieldValueUnknown")
     if kind == "required":
         missing = str(error.message).split("'")[1] if "'" in str(error.message) else ""
-        return FieldCause(field_path([*error.absolute_path, missing]) if missing else path,
-                          "Required value", "FieldValueRequired")
+        return FieldCause(
+            field_path([*error.absolute_path, missing]) if missing else path,
+            "Required value",
+            "FieldValueRequired",
+        )
     value = short_repr(error.instance)
     if kind == "type":
         expected = error.validator_value
         wanted = " or ".join(expected) if isinstance(expected, list) else expected
-        return FieldCause(path, f"Invalid value: {value}: {path} in body must be of type {wanted}",
-                          "FieldValueTypeInvalid")
+        return FieldCause(
+            path,
+            f"Invalid value: {value}: {path} in body must be of type {wanted}",
+            "FieldValueTypeInvalid",
+        )
     if kind == "enum":
         options = ", ".join(short_repr(v) for v in error.validator_value)
-        return FieldCause(path, f"Unsupported value: {value}: supported values: {options}",
-                          "FieldValueNotSupported")
-    return FieldCause(path or "<root>", f"Invalid value: {value}: {error.message}"
-                      if len(str(error.message)) < 200 else f"Invalid value: {value}: {kind}")
+        return FieldCause(
+            path,
+            f"Unsupported value: {value}: supported values: {options}",
+            "FieldValueNotSupported",
+        )
+    return FieldCause(
+        path or "<root>",
+        f"Invalid value: {value}: {error.message}"
+        if len(str(error.message)) < 200
+        else f"Invalid value: {value}: {kind}",
+    )
 
 
 def _unknown_fields(error: ValidationError) -> list[str]:

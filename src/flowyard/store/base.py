@@ -23,6 +23,8 @@ Contract (every backend passes ``tests/store/test_contract.py``):
 
 from __future__ import annotations
 
+import builtins
+
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -102,7 +104,7 @@ class BaseStore(ABC):
     @abstractmethod
     def events_since(
         self, resource_version: int, *, limit: int = 1000
-    ) -> list[WatchEvent]:
+    ) -> builtins.list[WatchEvent]:
         """Events after ``resource_version`` (all kinds), oldest first."""
 
     @abstractmethod

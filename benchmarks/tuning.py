@@ -1,0 +1,249 @@
+"""Tuning benchmark (issue 7, item 8, parts a and c).
+
+(a) Search quality: Branin, Hartmann6 and Rosenbrock-10, 100 trials each, 10 seeds, run one
+    trial at a time. Methods: flowyard's ``tpe`` engine (driven exactly as the Suggestion
+    controller drives it: ``suggest`` with the persisted history), hyperopt's TPE (what Katib
+    runs under ``tpe``) and plain Optuna TPE (``TPESampler`` defaults). Reported: the median over
+    seeds of the best value found, and the median regret (best - known optimum) as a ratio to
+    flowyard's.
+(c) Suggestion latency: ``suggest(1, history)`` with 1000 completed trials in the history, for a
+    warm engine (the controller keeps it between calls) and a cold one (rebuilt from the store
+    after a restart). Target: warm <= 20 ms.
+
+Run: ``python benchmarks/tuning.py [--quick]`` (needs the ``bench`` extra: hyperopt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from flowyard.tuning.algorithms import build_engine
+from flowyard.tuning.engine import TrialRecord, TrialState
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    bounds: list[tuple[float, float]]
+    optimum: float
+    f: Callable[[Sequence[float]], float]
+
+
+def branin(x: Sequence[float]) -> float:
+    x1, x2 = x
+    b, c = 5.1 / (4 * math.pi**2), 5 / math.pi
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
+
+
+_H_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+_H_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
+_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+
+
+def hartmann6(x: Sequence[float]) -> float:
+    xs = np.asarray(x)
+    return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H_A * (xs - _H_P) ** 2, axis=1))))
+
+
+def rosenbrock(x: Sequence[float]) -> float:
+    return float(
+        sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(len(x) - 1))
+    )
+
+
+PROBLEMS = [
+    Problem("Branin", [(-5, 10), (0, 15)], 0.397887, branin),
+    Problem("Hartmann6", [(0, 1)] * 6, -3.32237, hartmann6),
+    Problem("Rosenbrock-10", [(-5, 10)] * 10, 0.0, rosenbrock),
+]
+
+
+def experiment_spec(problem: Problem) -> dict[str, Any]:
+    return {
+        "objective": {"type": "minimize", "objectiveMetricName": "f"},
+        "algorithm": {"algorithmName": "tpe"},
+        "parameters": [
+            {
+                "name": f"x{i}",
+                "parameterType": "double",
+                "feasibleSpace": {"min": str(lo), "max": str(hi)},
+            }
+            for i, (lo, hi) in enumerate(problem.bounds)
+        ],
+    }
+
+
+def run_flowyard(problem: Problem, trials: int, seed: int) -> float:
+    engine = build_engine(experiment_spec(problem), uid=f"bench-{seed}")
+    history: list[TrialRecord] = []
+    for index in range(trials):
+        suggestion = engine.suggest(1, history)[0]
+        x = [float(suggestion.values[f"x{i}"]) for i in range(len(problem.bounds))]
+        history.append(
+            TrialRecord(f"t{index}", suggestion.assignments, TrialState.SUCCEEDED, problem.f(x))
+        )
+    return min(r.objective for r in history if r.objective is not None)
+
+
+def run_optuna(problem: Problem, trials: int, seed: int) -> float:
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+
+    def objective(trial: optuna.Trial) -> float:
+        return problem.f(
+            [trial.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(problem.bounds)]
+        )
+
+    study.optimize(objective, n_trials=trials)
+    return float(study.best_value)
+
+
+def run_hyperopt(problem: Problem, trials: int, seed: int) -> float:
+    import hyperopt
+
+    space = [hyperopt.hp.uniform(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(problem.bounds)]
+    store = hyperopt.Trials()
+    hyperopt.fmin(
+        lambda x: problem.f(list(x)),
+        space,
+        algo=hyperopt.tpe.suggest,
+        max_evals=trials,
+        trials=store,
+        rstate=np.random.default_rng(seed),
+        show_progressbar=False,
+    )
+    return float(min(store.losses()))
+
+
+METHODS: dict[str, Callable[[Problem, int, int], float]] = {
+    "flowyard tpe": run_flowyard,
+    "optuna TPE": run_optuna,
+    "hyperopt TPE (Katib)": run_hyperopt,
+}
+
+
+def quality(trials: int, seeds: int) -> None:
+    print(
+        f"\n(a) search quality: {trials} trials, {seeds} seeds, median best value "
+        "(lower is better); regret ratio = method regret / flowyard regret"
+    )
+    header = (
+        f"{'problem':<14}{'method':<22}{'median best':>14}{'median regret':>15}"
+        f"{'ratio':>8}{'seconds':>9}"
+    )
+    print(header + "\n" + "-" * len(header))
+    for problem in PROBLEMS:
+        regrets: dict[str, float] = {}
+        for method, fn in METHODS.items():
+            started = time.perf_counter()
+            bests = [fn(problem, trials, seed) for seed in range(seeds)]
+            seconds = time.perf_counter() - started
+            best = statistics.median(bests)
+            regrets[method] = statistics.median(b - problem.optimum for b in bests)
+            ratio = (
+                regrets[method] / regrets["flowyard tpe"] if regrets["flowyard tpe"] else math.inf
+            )
+            print(
+                f"{problem.name:<14}{method:<22}{best:>14.4f}{regrets[method]:>15.4f}"
+                f"{ratio:>8.2f}{seconds:>9.1f}"
+            )
+        verdict = (
+            (
+                "meets optuna"
+                if regrets["flowyard tpe"] <= regrets["optuna TPE"]
+                else "BEHIND optuna"
+            )
+            + ", "
+            + (
+                "beats hyperopt"
+                if regrets["flowyard tpe"] < regrets["hyperopt TPE (Katib)"]
+                else "DOES NOT beat hyperopt"
+            )
+        )
+        print(f"{'':<14}-> flowyard {verdict}")
+
+
+def latency(completed: int, calls: int) -> None:
+    problem = PROBLEMS[1]
+    spec = experiment_spec(problem)
+    rng = np.random.default_rng(0)
+    history: list[TrialRecord] = []
+    for index in range(completed):
+        x = [float(rng.uniform(lo, hi)) for lo, hi in problem.bounds]
+        history.append(
+            TrialRecord(
+                f"t{index}",
+                {f"x{i}": repr(v) for i, v in enumerate(x)},
+                TrialState.SUCCEEDED,
+                problem.f(x),
+            )
+        )
+    started = time.perf_counter()
+    engine = build_engine(spec, uid="latency")
+    engine.suggest(1, history)
+    cold = time.perf_counter() - started
+    warm: list[float] = []
+    for index in range(calls):
+        started = time.perf_counter()
+        suggestion = engine.suggest(1, history)[0]
+        warm.append(time.perf_counter() - started)
+        x = [float(suggestion.values[f"x{i}"]) for i in range(6)]
+        history.append(
+            TrialRecord(f"w{index}", suggestion.assignments, TrialState.SUCCEEDED, problem.f(x))
+        )
+    median_ms = statistics.median(warm) * 1000
+    print(f"\n(c) suggestion latency, tpe, Hartmann6, {completed} completed trials")
+    print(
+        f"{'warm engine, median of ' + str(calls):<34}{median_ms:>9.1f} ms   (target <= 20 ms: "
+        f"{'met' if median_ms <= 20 else 'NOT met'})"
+    )
+    print(f"{'warm engine, max':<34}{max(warm) * 1000:>9.1f} ms")
+    print(f"{'cold engine (rebuild + suggest)':<34}{cold * 1000:>9.1f} ms")
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="30 trials x 3 seeds, 200 trials for latency"
+    )
+    args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        import hyperopt  # noqa: F401
+    except ImportError:
+        print("hyperopt is missing: pip install 'flowyard[bench]'", file=sys.stderr)
+        return 2
+    if args.quick:
+        quality(trials=30, seeds=3)
+        latency(completed=200, calls=10)
+    else:
+        quality(trials=100, seeds=10)
+        latency(completed=1000, calls=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""The HTTP API server: resource routes, compatibility routes, auth, error mapping."""

@@ -1,0 +1,59 @@
+"""Reading request bodies: size limit, JSON or YAML, JSON merge patch (RFC 7386)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import yaml
+from starlette.requests import Request
+
+from flowyard.errors import BadRequestError, TooLargeError, UnsupportedMediaTypeError
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # Kubernetes' request limit for one object
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLargeError(_too_large(int(declared), limit))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLargeError(_too_large(size, limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (
+        f"request entity too large: {size} bytes is over the limit of {limit} bytes for one "
+        "object; keep large data in artifacts and reference it by URI"
+    )
+
+
+async def read_object(request: Request) -> dict[str, Any]:
+    """The request body as one object (JSON, or YAML with a YAML content type)."""
+    raw = await read_body(request)
+    if not raw.strip():
+        raise BadRequestError("the request body is empty; send the object as JSON")
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise BadRequestError(f"the request body is not valid YAML: {exc}") from None
+    elif ctype in ("application/json", "application/merge-patch+json", "*/*", ""):
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+    else:
+        raise UnsupportedMediaTypeError(
+            f'unsupported content type "{ctype}"; use application/json, application/yaml or '
+            "application/merge-patch+json"
+        )
+    if not isinstance(value, dict):
+        raise BadRequestError(f"the request body must be a JSON object, not {type(value).__name__}")
+    return value

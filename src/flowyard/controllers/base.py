@@ -1,0 +1,93 @@
+"""The controller interface: one controller per kind, level-triggered reconciliation.
+
+A controller is handed the key of an object that may need work and makes the world match the
+object's spec: it reads the object from the store, starts or stops processes through the executor,
+creates child resources, and writes status. It must be idempotent (it is called again after every
+change and after every restart) and must not assume any in-memory state survives.
+
+The manager (:mod:`flowyard.controllers.manager`) calls ``reconcile`` when:
+
+* an object of ``kind`` is added, modified or deleted (including on start: full resync);
+* an object of a kind in ``owns`` changes whose controlling ownerReference points at one;
+* a process whose labels name an object of ``kind`` (see :func:`process_labels`) changes state;
+* the previous reconcile asked to be requeued (``Result.requeue_after``), or raised (exponential
+  backoff per key).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from flowyard.resources.meta import Resource
+from flowyard.resources.registry import KindInfo
+
+if TYPE_CHECKING:
+    from flowyard.controllers.events import EventRecorder
+    from flowyard.executors.base import BaseExecutor
+    from flowyard.store.base import BaseStore
+
+LABEL_KIND = "flowyard.io/kind"
+LABEL_NAMESPACE = "flowyard.io/namespace"
+LABEL_NAME = "flowyard.io/name"
+LABEL_UID = "flowyard.io/uid"
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: Resource) -> ObjectKey:
+        md = obj.get("metadata") or {}
+        return cls(str(md.get("namespace") or ""), str(md.get("name") or ""))
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a reconcile wants next: ``requeue_after`` seconds (None: only on the next change)."""
+
+    requeue_after: float | None = None
+
+
+@dataclass
+class ControllerContext:
+    """What every controller gets: the shared store, the executor and the event recorder."""
+
+    store: BaseStore
+    executor: BaseExecutor
+    events: EventRecorder
+
+
+def process_labels(info: KindInfo, obj: Resource) -> dict[str, str]:
+    """Labels to put on a ProcessSpec so the manager routes its state changes back to ``obj``."""
+    md = obj["metadata"]
+    return {
+        LABEL_KIND: info.key,
+        LABEL_NAMESPACE: str(md.get("namespace") or ""),
+        LABEL_NAME: str(md["name"]),
+        LABEL_UID: str(md.get("uid") or ""),
+    }
+
+
+class Controller(ABC):
+    """Base class; subclasses set ``kind`` (and ``owns``) and implement ``reconcile``."""
+
+    kind: ClassVar[KindInfo]
+    owns: ClassVar[tuple[KindInfo, ...]] = ()
+    workers: ClassVar[int] = 2
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.executor = ctx.executor
+        self.events = ctx.events
+
+    @abstractmethod
+    def reconcile(self, key: ObjectKey) -> Result | None:
+        """Bring the object named by ``key`` towards its spec. Raise to retry with backoff."""

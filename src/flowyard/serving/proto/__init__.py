@@ -1,0 +1,1 @@
+"""Wire definition of the V2 gRPC service (``inference.GRPCInferenceService``)."""

@@ -1,0 +1,180 @@
+"""A Python API in the style of the Kubeflow SDK's ``TrainerClient``.
+
+``TrainerClient().train(func=..., func_args=..., num_nodes=..., resources_per_node=...,
+packages_to_install=...)`` submits a TrainJob that runs ``func`` on every node (with ``torchrun``
+on the ``torch-distributed`` runtime) and returns its name; ``list_runtimes``, ``get_job``,
+``list_jobs``, ``get_job_logs(follow=True)``, ``wait_for_job_status`` and ``delete_job`` work on
+TrainJobs through the flowyard server (``flowyard.Client``).
+
+No fresh virtual environment per job: nodes run on the interpreter flowyard runs on.
+``packages_to_install`` names that are already installed there are skipped; missing ones are
+installed once with ``pip install --target`` into a directory shared by every job asking for the
+same set (``FLOWYARD_HOME/training/packages/<hash>``) and put first on ``sys.path`` (a file lock
+keeps concurrent nodes from installing twice).
+
+The building of the TrainJob (:func:`build_trainjob`) is separate from submitting it, so it can be
+used and tested without a server.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flowyard import config
+from flowyard.resources.meta import Resource, random_suffix
+from flowyard.training.packaging import function_script, packages_key, trainer_command
+
+DEFAULT_RUNTIME = "torch-distributed"
+TERMINAL = ("Complete", "Failed")
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+_INSTALL_PRELUDE = """import fcntl, os, subprocess, sys
+_target = {target!r}
+os.makedirs(_target, exist_ok=True)
+with open(_target + ".lock", "w") as _lock:
+    fcntl.flock(_lock, fcntl.LOCK_EX)
+    if not os.path.exists(os.path.join(_target, ".installed")):
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", _target,
+                        *{packages!r}], check=True)
+        open(os.path.join(_target, ".installed"), "w").close()
+sys.path.insert(0, _target)
+"""
+
+
+def missing_packages(packages: list[str]) -> list[str]:
+    """The requirements whose distribution is not installed in this environment."""
+    missing = []
+    for requirement in packages:
+        match = _NAME.match(requirement)
+        try:
+            importlib.metadata.version(match.group(1) if match else requirement)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(requirement)
+    return missing
+
+
+def build_trainjob(
+    func: Callable[..., Any],
+    func_args: dict[str, Any] | None = None,
+    *,
+    num_nodes: int = 1,
+    resources_per_node: dict[str, Any] | None = None,
+    packages_to_install: list[str] | None = None,
+    runtime: str = DEFAULT_RUNTIME,
+    runtime_kind: str = "ClusterTrainingRuntime",
+    name: str | None = None,
+    namespace: str | None = None,
+    torch: bool | None = None,
+    env: dict[str, str] | None = None,
+) -> Resource:
+    """The TrainJob that runs ``func(**func_args)`` on ``num_nodes`` nodes.
+
+    ``resources_per_node`` uses Kubernetes names (``{"cpu": 2, "memory": "4Gi",
+    "nvidia.com/gpu": 1}``) as requests. ``torch`` (default: the runtime name contains "torch")
+    runs the function under ``torchrun`` so ``torch.distributed`` initialises from the env.
+    """
+    script = function_script(func, func_args)
+    missing = missing_packages(list(packages_to_install or []))
+    if missing:
+        target = str(config.home() / "training" / "packages" / packages_key(missing))
+        script = _INSTALL_PRELUDE.format(target=target, packages=missing) + script
+    use_torch = ("torch" in runtime) if torch is None else torch
+    trainer: dict[str, Any] = {"numNodes": num_nodes, "command": trainer_command(script, use_torch)}
+    if resources_per_node:
+        trainer["resourcesPerNode"] = {"requests": {k: v for k, v in resources_per_node.items()}}
+    if env:
+        trainer["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    metadata: dict[str, Any] = (
+        {"name": name}
+        if name
+        else {"name": f"{func.__name__.replace('_', '-').lower()[:40]}-{random_suffix()}"}
+    )
+    if namespace:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "trainer.kubeflow.org/v1alpha1",
+        "kind": "TrainJob",
+        "metadata": metadata,
+        "spec": {
+            "runtimeRef": {
+                "apiGroup": "trainer.kubeflow.org",
+                "kind": runtime_kind,
+                "name": runtime,
+            },
+            "trainer": trainer,
+        },
+    }
+
+
+class TrainerClient:
+    """TrainJobs through a flowyard server (``client`` defaults to ``flowyard.Client()``)."""
+
+    def __init__(self, client: Any = None, namespace: str = "default") -> None:
+        if client is None:
+            from flowyard.client import Client
+
+            client = Client()
+        self.client = client
+        self.namespace = namespace
+
+    def train(
+        self, func: Callable[..., Any], func_args: dict[str, Any] | None = None, **options: Any
+    ) -> str:
+        """Submit ``func`` as a TrainJob (options as :func:`build_trainjob`); return its name."""
+        options.setdefault("namespace", self.namespace)
+        created = self.client.create(build_trainjob(func, func_args, **options))
+        return str(created["metadata"]["name"])
+
+    def list_runtimes(self) -> list[Resource]:
+        cluster = self.client.list("clustertrainingruntimes")
+        local = self.client.list("trainingruntimes", self.namespace)
+        return [*_items(cluster), *_items(local)]
+
+    def get_job(self, name: str) -> Resource:
+        return dict(self.client.get("trainjobs", name, self.namespace))
+
+    def list_jobs(self) -> list[Resource]:
+        return _items(self.client.list("trainjobs", self.namespace))
+
+    def get_job_logs(self, name: str, follow: bool = False) -> Iterator[str]:
+        for chunk in self.client.logs("trainjobs", name, self.namespace, follow=follow):
+            yield chunk.decode(errors="replace")
+
+    def wait_for_job_status(
+        self,
+        name: str,
+        status: tuple[str, ...] = ("Complete",),
+        timeout: float = 600.0,
+        polling_interval: float = 1.0,
+    ) -> Resource:
+        """Block until one of ``status`` is a True condition; RuntimeError if the job ends in
+        another terminal state, TimeoutError after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(name)
+            true = {
+                c.get("type")
+                for c in (job.get("status") or {}).get("conditions") or []
+                if c.get("status") == "True"
+            }
+            if true & set(status):
+                return job
+            if true & set(TERMINAL):
+                raise RuntimeError(
+                    f"TrainJob {name} ended as {sorted(true & set(TERMINAL))}, not {list(status)}"
+                )
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"TrainJob {name} did not reach {list(status)} in {timeout}s")
+            time.sleep(polling_interval)
+
+    def delete_job(self, name: str) -> None:
+        self.client.delete("trainjobs", name, self.namespace)
+
+
+def _items(listing: Any) -> list[Resource]:
+    items = getattr(listing, "items", listing)
+    return [dict(i) for i in items]
