@@ -16,7 +16,6 @@ caching off); flowyard runs with caching off too, so both do every step.
 Usage: ``python benchmarks/pipelines.py [--repeat N] [--skip-kfp-local]``
 """
 
-
 import argparse
 import os
 import statistics

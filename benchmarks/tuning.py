@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -206,22 +207,27 @@ def latency(completed: int, calls: int) -> None:
     engine.suggest(1, history)
     cold = time.perf_counter() - started
     warm: list[float] = []
+    cpu: list[float] = []
     for index in range(calls):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         suggestion = engine.suggest(1, history)[0]
         warm.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
         x = [float(suggestion.values[f"x{i}"]) for i in range(6)]
         history.append(
             TrialRecord(f"w{index}", suggestion.assignments, TrialState.SUCCEEDED, problem.f(x))
         )
     median_ms = statistics.median(warm) * 1000
+    cpu_ms = statistics.median(cpu) * 1000
     print(f"\n(c) suggestion latency, tpe, Hartmann6, {completed} completed trials")
+    verdict = "met" if median_ms <= 20 else "NOT met"
     print(
-        f"{'warm engine, median of ' + str(calls):<34}{median_ms:>9.1f} ms   (target <= 20 ms: "
-        f"{'met' if median_ms <= 20 else 'NOT met'})"
+        f"{'warm engine, median wall time':<34}{median_ms:>9.1f} ms   (target <= 20 ms: {verdict})"
     )
-    print(f"{'warm engine, max':<34}{max(warm) * 1000:>9.1f} ms")
+    print(f"{'warm engine, median CPU time':<34}{cpu_ms:>9.1f} ms   (unaffected by other load)")
+    print(f"{'warm engine, max wall time':<34}{max(warm) * 1000:>9.1f} ms")
     print(f"{'cold engine (rebuild + suggest)':<34}{cold * 1000:>9.1f} ms")
+    print(f"{'load average (1 min) / CPUs':<34}{os.getloadavg()[0]:>9.1f} / {os.cpu_count()}")
 
 
 def main(argv: Sequence[str]) -> int:

@@ -64,6 +64,8 @@ start() {
     if [[ $EUID -eq 0 ]]; then
         id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' user to run the server"
         chown postgres: "$dir"
+        runuser -u postgres -- test -w "$dir" \
+            || die "the postgres user cannot reach $dir: use a directory under a world-traversable path such as /tmp"
     fi
     cd "$dir"
     password=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')

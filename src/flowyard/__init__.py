@@ -9,4 +9,8 @@ def __getattr__(name: str) -> object:
         from flowyard.client import Client
 
         return Client
+    if name == "report_metrics":
+        from flowyard.tuning.push import report_metrics
+
+        return report_metrics
     raise AttributeError(name)

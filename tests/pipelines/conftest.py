@@ -48,4 +48,10 @@ def task(snap: dict[str, Any], task_id: str) -> dict[str, Any]:
 
 
 def log_of(snap: dict[str, Any], task_id: str) -> str:
-    return Path(task(snap, task_id)["logPath"]).read_text()
+    """The task's log; for a cache hit on a task of the same run, that task's log too."""
+    node = task(snap, task_id)
+    text = Path(node["logPath"]).read_text()
+    source = node.get("cachedFrom") or {}
+    if source.get("runId") == snap["runId"]:
+        text += log_of(snap, source["taskId"])
+    return text

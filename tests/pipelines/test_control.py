@@ -122,7 +122,9 @@ def test_snapshot_is_json_and_resumes(executor: LocalExecutor, tmp_path: Path) -
     ir = from_function(retryable)
     run = PipelineRun(ir, {"flag": str(flag), "marker": str(marker)}, executor=executor)
     end = time.monotonic() + 60
-    while "maybe-fail" not in run.snapshot()["tasks"] or run.task("counted")["state"] != "Succeeded":
+    while (
+        "maybe-fail" not in run.snapshot()["tasks"] or run.task("counted")["state"] != "Succeeded"
+    ):
         run.step()
         assert time.monotonic() < end
         time.sleep(0.02)
@@ -139,9 +141,7 @@ def test_deadline_from_platform_spec_fails_the_task(run_pipeline: RunFn, tmp_pat
     label = ir.components["comp-sleeper"]["executorLabel"]
     ir.platform = {
         "platforms": {
-            "kubernetes": {
-                "deploymentSpec": {"executors": {label: {"activeDeadlineSeconds": 1}}}
-            }
+            "kubernetes": {"deploymentSpec": {"executors": {label: {"activeDeadlineSeconds": 1}}}}
         }
     }
     snap = run_pipeline(ir, {"pidfile": str(tmp_path / "p")}, timeout=60)

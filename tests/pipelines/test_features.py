@@ -1,8 +1,12 @@
 """KFP DSL features, each compiled with the real kfp SDK in the test and run end to end."""
 
+# Components are written the way KFP users write them: typing.List/Optional annotations, list
+# and dict defaults in pipeline signatures, open() without a context manager in one-liners.
+# ruff: noqa: UP006, UP035, UP045, B006, SIM115
+
 import json
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional
 
 from kfp import dsl
 from kfp.dsl import (
@@ -91,7 +95,8 @@ def produce(
 @dsl.component(base_image=IMG)
 def consume(data: Input[Dataset], model: Input[Model], n: int, name: str) -> str:
     text = open(data.path).read()
-    return f"{name}:{n}:{text}:{data.metadata['rows']}:{open(model.path).read()}:{data.uri == data.path}"
+    weights = open(model.path).read()
+    return f"{name}:{n}:{text}:{data.metadata['rows']}:{weights}:{data.uri == data.path}"
 
 
 @dsl.pipeline
@@ -108,7 +113,9 @@ def test_artifacts_metadata_and_namedtuple(run_pipeline: RunFn) -> None:
     assert snap["outputs"]["parameters"]["Output"] == "ds:3:1,2,3:3:weights:True"
     arts = task(snap, "produce")["outputs"]["artifacts"]
     assert arts["metrics"][0]["metadata"] == {"accuracy": 0.9}
-    assert arts["cm"][0]["metadata"]["confusionMatrix"]["annotationSpecs"][0] == {"displayName": "a"}
+    assert arts["cm"][0]["metadata"]["confusionMatrix"]["annotationSpecs"][0] == {
+        "displayName": "a"
+    }
     assert arts["model"][0]["type"]["schemaTitle"] == "system.Model"
     uri = arts["data"][0]["uri"]
     assert uri.startswith(snap["pipelineRoot"]) and f"/{snap['runId']}/produce/data" in uri
@@ -185,9 +192,8 @@ def loops(items: List[int] = [1, 2, 3]) -> str:
         d = double(x=item)
     from_param = total(xs=Collected(d.output))
     gen = make_list(n=2)
-    with dsl.ParallelFor(gen.output) as g:
-        with dsl.ParallelFor(["a", "b"]) as letter:
-            pair(a=g, b=letter)
+    with dsl.ParallelFor(gen.output) as g, dsl.ParallelFor(["a", "b"]) as letter:
+        pair(a=g, b=letter)
     with dsl.ParallelFor([{"v": 4}, {"v": 5}]) as rec:
         double(x=rec.v)
     return from_param.output
@@ -200,9 +206,7 @@ def test_parallel_for_collected_nested(run_pipeline: RunFn) -> None:
     loop = next(t for t in snap["tasks"].values() if t["kind"] == "loop" and t.get("parallelism"))
     assert loop["parallelism"] == 2 and loop["iterations"] == 3
     pairs = sorted(
-        t["outputs"]["parameters"]["Output"]
-        for t in snap["tasks"].values()
-        if t["name"] == "pair"
+        t["outputs"]["parameters"]["Output"] for t in snap["tasks"].values() if t["name"] == "pair"
     )
     assert pairs == ["0a", "0b", "1a", "1b"]
     subvars = sorted(

@@ -1,7 +1,6 @@
 """IR loading and validation: every reference IR loads; bad IR and bad parameters are refused
 with errors that name the task, component or parameter."""
 
-
 import copy
 from pathlib import Path
 from typing import Any
@@ -110,7 +109,9 @@ def test_unknown_executor_label() -> None:
 def test_task_missing_required_input_is_named() -> None:
     doc = _ref("add_numbers.yaml")
     del doc["root"]["dag"]["tasks"]["add-numbers"]["inputs"]["parameters"]["b"]
-    with pytest.raises(InvalidError, match="'add-numbers' does not set required input parameter 'b'"):
+    with pytest.raises(
+        InvalidError, match="'add-numbers' does not set required input parameter 'b'"
+    ):
         load_dict(doc)
 
 

@@ -9,7 +9,9 @@ from flowyard.pipelines import load_yaml
 
 from .conftest import RunFn, log_of, task
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "kfp" / "pipelines"
+REFERENCE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "kfp" / "pipelines"
+)
 pytestmark = pytest.mark.skipif(not REFERENCE.exists(), reason="reference IRs not present")
 
 

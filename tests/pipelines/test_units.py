@@ -102,7 +102,7 @@ PREAMBLE = (
     "PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet --no-warn-script-location"
     " 'kfp==2.14.6' '--no-deps' 'typing-extensions>=3.7.4,<5; python_version<\"3.9\"' &&"
     " python3 -m pip install --quiet --no-warn-script-location --index-url http://127.0.0.1:1/s"
-    " {pkgs} && \"$0\" \"$@\"\n"
+    ' {pkgs} && "$0" "$@"\n'
 )
 
 

@@ -103,3 +103,15 @@ def test_in_memory_store_serves_threads() -> None:
         assert store.latest_resource_version() == 40
     finally:
         store.close()
+
+
+def test_in_memory_stores_are_separate_databases() -> None:
+    first, second = open_store("sqlite://"), open_store("sqlite://")
+    try:
+        first.create(job("a"))
+        assert second.list(JOB).items == []
+        # A write to the first must not wake (or mislead) waiters on the second.
+        assert second.wait_for_change(0, timeout=0.2) == 0
+    finally:
+        first.close()
+        second.close()

@@ -7,5 +7,13 @@ from flowyard.executors.base import (
     ProcessStatus,
     Resources,
 )
+from flowyard.executors.local import LocalExecutor
 
-__all__ = ["BaseExecutor", "ProcessSpec", "ProcessState", "ProcessStatus", "Resources"]
+__all__ = [
+    "BaseExecutor",
+    "LocalExecutor",
+    "ProcessSpec",
+    "ProcessState",
+    "ProcessStatus",
+    "Resources",
+]

@@ -27,29 +27,12 @@ Contract (every executor passes ``tests/executors/test_contract.py``):
 from __future__ import annotations
 
 import builtins
-
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-
-@dataclass(frozen=True)
-class Resources:
-    """What a process needs: CPU cores (fractions allowed), memory in bytes, whole GPUs."""
-
-    cpu: float = 0.0
-    memory: int = 0
-    gpu: int = 0
-
-    def fits_in(self, free: Resources) -> bool:
-        return self.cpu <= free.cpu + 1e-9 and self.memory <= free.memory and self.gpu <= free.gpu
-
-    def __add__(self, other: Resources) -> Resources:
-        return Resources(self.cpu + other.cpu, self.memory + other.memory, self.gpu + other.gpu)
-
-    def __sub__(self, other: Resources) -> Resources:
-        return Resources(self.cpu - other.cpu, self.memory - other.memory, self.gpu - other.gpu)
+from flowyard.resources.quantity import Resources
 
 
 @dataclass
@@ -144,3 +127,13 @@ class BaseExecutor(ABC):
     @abstractmethod
     def shutdown(self, *, kill: bool = False) -> None:
         """Stop watching. Processes keep running (to be adopted) unless ``kill``."""
+
+
+__all__ = [
+    "BaseExecutor",
+    "ProcessSpec",
+    "ProcessState",
+    "ProcessStatus",
+    "Resources",
+    "StatusCallback",
+]

@@ -124,6 +124,8 @@ class StepMixin:
             if entry is not None:
                 node["outputs"] = entry["outputs"]
                 node["cachedFrom"] = entry.get("source", {})
+                with open(prepared.spec.log_path, "a") as log:
+                    log.write(f"---- flowyard: {node['id']} cache hit: {node['cachedFrom']} ----\n")
                 st.finish(node, st.CACHED, "CacheHit", "outputs reused from an earlier execution")
                 return True
         prepare_output_dirs(prepared.executor_input)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from flowyard.errors import FieldCause, InvalidError
-from flowyard.executors.base import Resources
 
 _QUANTITY = re.compile(
     r"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
@@ -35,6 +35,24 @@ _MAX_VALUE = Decimal(2**63 - 1)
 _MAX_EXPONENT = 30
 
 GPU_RESOURCE = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a process needs: CPU cores (fractions allowed), memory in bytes, whole GPUs."""
+
+    cpu: float = 0.0
+    memory: int = 0
+    gpu: int = 0
+
+    def fits_in(self, free: Resources) -> bool:
+        return self.cpu <= free.cpu + 1e-9 and self.memory <= free.memory and self.gpu <= free.gpu
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.cpu + other.cpu, self.memory + other.memory, self.gpu + other.gpu)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(self.cpu - other.cpu, self.memory - other.memory, self.gpu - other.gpu)
 
 
 def _invalid(field: str, value: object, why: str) -> InvalidError:

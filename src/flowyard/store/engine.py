@@ -51,7 +51,14 @@ _SHARED_GUARD = threading.Lock()
 
 
 def shared_state(url: URL) -> SharedState:
-    key = url.render_as_string(hide_password=False)
+    """The state shared by all stores on the database at ``url`` in this process. Each
+    in-memory SQLite store is its own database, so it gets its own state."""
+    if is_sqlite_memory(url):
+        return SharedState()
+    if url.get_backend_name() == "sqlite":
+        key = "sqlite:" + str(Path(str(url.database)).expanduser().resolve())
+    else:
+        key = url.render_as_string(hide_password=False)
     with _SHARED_GUARD:
         return _SHARED.setdefault(key, SharedState())
 
