@@ -286,6 +286,13 @@ def test_subscribers_see_every_transition(executor: BaseExecutor, tmp_path: Path
         for name, final in (("watched", ProcessState.SUCCEEDED), ("failing", ProcessState.FAILED)):
             states = [state for n, state in seen if n == name]
             assert states == [ProcessState.PENDING, ProcessState.RUNNING, final]
+    executor.unsubscribe(record)
+    with lock:
+        before = len(seen)
+    run(executor, sh("unwatched", "exit 0", tmp_path))
+    run(executor, sh("barrier", "exit 0", tmp_path))
+    with lock:
+        assert not [n for n, _ in seen[before:] if n in ("unwatched", "barrier")]
 
 
 def test_forget(executor: BaseExecutor, tmp_path: Path) -> None:

@@ -52,8 +52,9 @@ def owner_ref(owner: Resource) -> dict[str, Any]:
     }
 
 
-def event(name: str, involved: Resource, *, reason: str = "Created", namespace: str = "default"
-          ) -> Resource:  # fmt: skip
+def event(
+    name: str, involved: Resource, *, reason: str = "Created", namespace: str = "default"
+) -> Resource:
     """A v1 Event about ``involved``."""
     md = involved["metadata"]
     return {

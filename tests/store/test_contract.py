@@ -193,8 +193,8 @@ def test_status_is_separate_from_spec(store: SqlStore) -> None:
 def test_resource_version_is_global_and_increasing(store: SqlStore) -> None:
     seen = [int(store.create(job(f"j{i}"))["metadata"]["resourceVersion"]) for i in range(3)]
     seen.append(int(store.create(namespace("team"))["metadata"]["resourceVersion"]))
-    seen.append(int(store.update_status({**job("j0"), "status": {"active": 1}})["metadata"][
-        "resourceVersion"]))  # fmt: skip
+    status = store.update_status({**job("j0"), "status": {"active": 1}})
+    seen.append(int(status["metadata"]["resourceVersion"]))
     seen.append(int(store.delete(JOB, "default", "j1")["metadata"]["resourceVersion"]))
     assert seen == list(range(1, 7))
     assert store.latest_resource_version() == 6

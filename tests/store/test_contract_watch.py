@@ -117,8 +117,8 @@ def test_many_watchers_see_the_same_sequence(
         thread.join(timeout=120)
     stop.set()
     assert not any(t.is_alive() for t in watchers + producers)
-    reference = [(e.resource_version, e.type, e.object["metadata"]["name"])
-                 for e in store.events_since(start, limit=expected + 10)]  # fmt: skip
+    log = store.events_since(start, limit=expected + 10)
+    reference = [(e.resource_version, e.type, e.object["metadata"]["name"]) for e in log]
     assert [rv for rv, _, _ in reference] == list(range(start + 1, start + expected + 1))
     assert len(results) == 20
     for seen in results.values():

@@ -18,7 +18,8 @@ Contract (every executor passes ``tests/executors/test_contract.py``):
   DeadlineExceeded).
 * ``kill(name)`` sends SIGTERM to the group, then SIGKILL after ``grace_seconds``; it is
   idempotent and also drops a queued process.
-* Subscribers are called (from executor threads) on every state change.
+* Subscribers are called (from executor threads) on every state change, until they
+  unsubscribe.
 * ``recover()`` after a control-plane restart adopts the processes the previous instance started
   that are still alive (matched by pid and process start time) and reports the ones that ended
   meanwhile with their real exit codes, or LOST when the code cannot be known.
@@ -119,6 +120,10 @@ class BaseExecutor(ABC):
 
     @abstractmethod
     def subscribe(self, callback: StatusCallback) -> None: ...
+
+    @abstractmethod
+    def unsubscribe(self, callback: StatusCallback) -> None:
+        """Stop calling ``callback`` (a no-op if it was not subscribed)."""
 
     @abstractmethod
     def recover(self) -> builtins.list[ProcessStatus]:

@@ -33,6 +33,11 @@ class Dispatcher:
         with self._lock:
             self._subscribers.append(callback)
 
+    def unsubscribe(self, callback: StatusCallback) -> None:
+        with self._lock:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
     def publish(self, status: ProcessStatus) -> None:
         """Queue ``status`` for the subscribers (a no-op while there are none: subscribing is
         forward-looking, and this spares every launch a thread wake-up)."""

@@ -395,6 +395,9 @@ class LocalExecutor(BaseExecutor):
     def subscribe(self, callback: StatusCallback) -> None:
         self._events.subscribe(callback)
 
+    def unsubscribe(self, callback: StatusCallback) -> None:
+        self._events.unsubscribe(callback)
+
     def _get(self, name: str) -> ProcessRecord:
         record = self._procs.get(name)
         if record is None:

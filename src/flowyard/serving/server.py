@@ -150,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "loop": "uvloop",
         "http": "httptools",
         "lifespan": "on",
+        "proxy_headers": False,  # replicas sit on loopback; no forwarded-header rewriting
     }
     if cfg.workers > 1:
         os.environ[_ENV] = json.dumps(asdict(cfg))

@@ -54,8 +54,14 @@ from flowyard.store.txn import StoredObject, WriteTx
 
 DEFAULT_EVENT_LOG_SIZE = 100_000
 GENERATE_NAME_ATTEMPTS = 8
-SYSTEM_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp",
-                   "deletionGracePeriodSeconds")  # fmt: skip
+SYSTEM_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+"""Metadata only the store writes; client values are ignored (a different uid conflicts)."""
 PROPAGATIONS = ("Background", "Foreground", "Orphan")
 
 

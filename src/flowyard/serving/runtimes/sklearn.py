@@ -1,5 +1,7 @@
 """scikit-learn runtime: ``model.joblib``, ``model.pkl`` or ``model.pickle`` (joblib or pickle).
 
+Linear models predict through :mod:`sklearn_fast` (same arithmetic, no re-validation).
+
 V2 metadata: one input ``input-0`` FP64 ``[-1, n_features_in_]``; one output ``output-0`` with
 the dtype of the predictions (class labels or regression values), shape ``[-1]``.
 """
@@ -15,6 +17,7 @@ from flowyard.errors import InvalidError
 from flowyard.serving.infer_types import datatype_of
 from flowyard.serving.model import ArrayModel
 from flowyard.serving.runtimes.files import feature_shape, find_model_file
+from flowyard.serving.runtimes.sklearn_fast import fast_predict, usable
 
 
 class SKLearnModel(ArrayModel):
@@ -50,9 +53,13 @@ class SKLearnModel(ArrayModel):
         classes = getattr(model, "classes_", None)
         out_type = datatype_of(np.asarray(classes)) if classes is not None else "FP64"
         self.outputs = [{"name": "output-0", "datatype": out_type, "shape": [-1]}]
+        self._n_features = n_features
+        self._fast = fast_predict(model)
         self.ready = True
         return True
 
     def predict_arrays(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         x = next(iter(inputs.values()))
+        if self._fast is not None and usable(x, self._n_features):
+            return {"output-0": self._fast(x)}
         return {"output-0": np.asarray(self._model.predict(x))}
