@@ -45,12 +45,16 @@ class Server:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flowyard.cli.main", "up", "--port", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.ready_after = self._wait_ready()
         token = json.loads((home / "credentials").read_text())["token"]
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=60)
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
 
     def _wait_ready(self) -> float:
         deadline = time.perf_counter() + 60
@@ -75,10 +79,20 @@ class Server:
 
 
 def job(name: str, *, suspend: bool = False) -> dict[str, Any]:
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-            "spec": {"suspend": suspend, "template": {"spec": {
-                "restartPolicy": "Never",
-                "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "suspend": suspend,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "busybox", "command": ["true"]}],
+                }
+            },
+        },
+    }
 
 
 JOBS = "/apis/batch/v1/namespaces/default/jobs"
@@ -111,9 +125,12 @@ def bench_latency(server: Server, n: int) -> dict[str, float]:
         t0 = time.perf_counter()
         server.http.get(f"{JOBS}/lat-{i % n}").raise_for_status()
         get.append(time.perf_counter() - t0)
-    return {"create_p50_ms": 1000 * percentile(create, 0.5),
-            "create_p99_ms": 1000 * percentile(create, 0.99),
-            "get_p50_ms": 1000 * percentile(get, 0.5), "get_p99_ms": 1000 * percentile(get, 0.99)}
+    return {
+        "create_p50_ms": 1000 * percentile(create, 0.5),
+        "create_p99_ms": 1000 * percentile(create, 0.99),
+        "get_p50_ms": 1000 * percentile(get, 0.5),
+        "get_p99_ms": 1000 * percentile(get, 0.99),
+    }
 
 
 def bench_jobs(server: Server, count: int) -> dict[str, float]:
@@ -124,9 +141,15 @@ def bench_jobs(server: Server, count: int) -> dict[str, float]:
     peak = server.rss_mb()
     while True:
         items = server.http.get(JOBS, params={"labelSelector": ""}).json()["items"]
-        done = sum(1 for j in items if j["metadata"]["name"].startswith("true-")
-                   and any(c["type"] == "Complete" and c["status"] == "True"
-                           for c in (j.get("status") or {}).get("conditions", [])))
+        done = sum(
+            1
+            for j in items
+            if j["metadata"]["name"].startswith("true-")
+            and any(
+                c["type"] == "Complete" and c["status"] == "True"
+                for c in (j.get("status") or {}).get("conditions", [])
+            )
+        )
         peak = max(peak, server.rss_mb())
         if done >= count:
             break
@@ -134,8 +157,13 @@ def bench_jobs(server: Server, count: int) -> dict[str, float]:
             raise RuntimeError(f"only {done}/{count} jobs completed in 15 minutes")
         time.sleep(0.5)
     total = time.perf_counter() - t0
-    return {"jobs": count, "apply_all_s": applied, "apply_to_all_complete_s": total,
-            "jobs_per_s": count / total, "peak_rss_mb": peak}
+    return {
+        "jobs": count,
+        "apply_all_s": applied,
+        "apply_to_all_complete_s": total,
+        "jobs_per_s": count / total,
+        "peak_rss_mb": peak,
+    }
 
 
 def main() -> None:
@@ -158,8 +186,11 @@ def main() -> None:
     width = max(len(k) for k in results)
     print(f"{'metric':<{width}}  value")
     for key, value in results.items():
-        print(f"{key:<{width}}  {value:.3f}" if isinstance(value, float) else
-              f"{key:<{width}}  {value}")
+        print(
+            f"{key:<{width}}  {value:.3f}"
+            if isinstance(value, float)
+            else f"{key:<{width}}  {value}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -138,11 +138,15 @@ def train_iris(folder: Path) -> Path:
 
 
 class ServerProcess:
-    def __init__(self, name: str, argv: list[str], port: int, log: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], port: int, log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.url = f"http://127.0.0.1:{port}"
         self._log = log.open("wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
         self.ps = psutil.Process(self.proc.pid)
         self.log = log
 
@@ -269,7 +273,9 @@ def measure(
     return results
 
 
-def start_flowyard(model_dir: Path, work: Path, name: str, extra: list[str]) -> ServerProcess:
+def start_flowyard(
+    model_dir: Path, work: Path, name: str, extra: list[str], env: dict[str, str] | None = None
+) -> ServerProcess:
     port = free_port()
     argv = [
         sys.executable,
@@ -285,7 +291,7 @@ def start_flowyard(model_dir: Path, work: Path, name: str, extra: list[str]) -> 
         str(port),
         *extra,
     ]
-    return ServerProcess(name, argv, port, work / f"{name}.log")
+    return ServerProcess(name, argv, port, work / f"{name}.log", env)
 
 
 def print_table(
@@ -336,6 +342,23 @@ def print_table(
     print(f"\nnon-2xx or socket errors across all runs: {errors}")
 
 
+def print_exact(ks: dict[Key, Cell], exact: dict[Key, Cell]) -> None:
+    print(
+        "\nflowyard with the sklearn fast path off (FLOWYARD_SKLEARN_FAST_PATH=0: every request "
+        "goes through scikit-learn's own predict(), as in KServe):\n"
+    )
+    print("| proto | c | req/s | vs KServe | p50/p99 ms | CPU us/req | CPU vs KServe |")
+    print("|" + "---|" * 7)
+    for (protocol, conc), e in exact.items():
+        k = ks.get((protocol, conc))
+        rps = f"{e.rps / k.rps:.2f}x" if k else "-"
+        cpu = f"{e.cpu_us / k.cpu_us:.2f}x" if k else "-"
+        print(
+            f"| {protocol} | {conc} | {e.rps:.0f} | {rps} | {e.p50_ms:.2f}/{e.p99_ms:.2f} | "
+            f"{e.cpu_us:.0f} | {cpu} |"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
@@ -344,6 +367,9 @@ def main() -> int:
         "--kserve-venv", default=str(Path(tempfile.gettempdir()) / "flowyard-bench-kserve")
     )
     parser.add_argument("--skip-kserve", action="store_true")
+    parser.add_argument(
+        "--skip-exact", action="store_true", help="skip flowyard with the sklearn fast path off"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batch-latency-ms", type=float, default=2.0)
     args = parser.parse_args()
@@ -375,6 +401,12 @@ def main() -> int:
                     )
                 )
             servers.append(start_flowyard(work, work, "flowyard", []))
+            if not args.skip_exact:
+                servers.append(
+                    start_flowyard(
+                        work, work, "flowyard-exact", [], {"FLOWYARD_SKLEARN_FAST_PATH": "0"}
+                    )
+                )
             batch_args = [
                 "--batch-max-size",
                 str(args.batch_size),
@@ -390,8 +422,12 @@ def main() -> int:
             for started in [*servers, batcher]:
                 if started is not None:
                     started.stop()
-        ks, fy, batch = (results.get(n, {}) for n in ("kserve", "flowyard", "flowyard-batcher"))
+        ks, fy, batch, exact = (
+            results.get(n, {}) for n in ("kserve", "flowyard", "flowyard-batcher", "flowyard-exact")
+        )
         print_table(ks, fy, batch, args)
+        if exact:
+            print_exact(ks, exact)
     return 0
 
 

@@ -29,6 +29,7 @@ from flowyard.jobs import JobController
 from flowyard.jobs import register as register_jobs
 from flowyard.store import open_store
 from flowyard.store.base import BaseStore
+from flowyard.training import controllers as training
 
 log = logging.getLogger("flowyard")
 
@@ -36,7 +37,13 @@ log = logging.getLogger("flowyard")
 def controllers() -> list[type[Controller]]:
     """Every controller the platform runs; components register their admission hooks here."""
     register_jobs()
-    return [JobController]
+    training.register_kinds()
+    return [JobController, *training.CONTROLLERS]
+
+
+def start_components(store: BaseStore, executor: BaseExecutor) -> None:
+    """Startup work of components that needs the store and executor (before serving)."""
+    training.install(store, executor)
 
 
 @dataclass
@@ -53,6 +60,7 @@ def build(home: Path | None = None) -> Platform:
     token = config.ensure_admin_token()
     store = open_store()
     executor = LocalExecutor(state_dir=home / "executor")
+    start_components(store, executor)
     manager = ControllerManager(store, executor, controllers())
 
     def stop() -> None:

@@ -52,11 +52,7 @@ def load_manifests(sources: list[str]) -> list[tuple[str, dict[str, Any]]]:
                     f"{where}: a manifest must be a mapping with apiVersion, "
                     f"kind and metadata, not a {type(doc).__name__}"
                 )
-            if (
-                doc.get("kind") == "List"
-                or (str(doc.get("kind", "")).endswith("List")
-                and isinstance(doc.get("items"), list))
-            ):
+            if str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
                 out.extend((f"{where}[{i}]", item) for i, item in enumerate(doc["items"]))
             else:
                 out.append((where, doc))

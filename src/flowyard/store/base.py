@@ -24,7 +24,6 @@ Contract (every backend passes ``tests/store/test_contract.py``):
 from __future__ import annotations
 
 import builtins
-
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator

@@ -86,6 +86,16 @@ def launch(executor: BaseExecutor, members: list[Member]) -> list[ProcessStatus]
     return executor.launch_gang([m.spec for m in members])
 
 
+def created_events(job: dict[str, Any], members: list[Member]) -> list[tuple[str, str, str]]:
+    """One ``SuccessfulCreatePod`` event per launched replica, named like the upstream pod (and
+    like its log: ``flowyard logs <kind>/<job> -c <pod>``)."""
+    name = job["metadata"]["name"]
+    return [
+        ("Normal", "SuccessfulCreatePod", f"Created pod: {name}-{m.rtype.lower()}-{m.index}")
+        for m in members
+    ]
+
+
 def counts_by_type(procs: Iterable[ProcessStatus]) -> dict[str, ReplicaCounts]:
     """Active/succeeded/failed per canonical replica type label (lower case)."""
     out: dict[str, ReplicaCounts] = {}

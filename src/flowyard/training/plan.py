@@ -54,10 +54,18 @@ def job_dir(job: Resource) -> Path:
 
 
 def log_path(job: Resource, rtype: str, index: int) -> str:
-    """One log per replica (as one pod per replica upstream); attempts append to it."""
+    """One log per replica (as one pod per replica upstream), named like the upstream pod
+    (``<name>-<type>-<index>``), under ``FLOWYARD_HOME/logs/<ns>/<plural>/<name>``; attempts
+    append to it."""
     md = job["metadata"]
-    directory = config.logs_dir() / str(md.get("namespace") or "default") / str(job["kind"]).lower()
+    directory = config.logs_dir() / str(md.get("namespace") or "default") / plural(job)
     return str(directory / md["name"] / f"{md['name']}-{rtype.lower()}-{index}.log")
+
+
+def plural(job: Resource) -> str:
+    """The kind's REST plural (every training kind's plural is its lower-case name + "s"), which
+    is where the ``/log`` endpoint looks for logs."""
+    return f"{str(job['kind']).lower()}s"
 
 
 def process_name(job: Resource, attempt: int, rtype: str, index: int) -> str:

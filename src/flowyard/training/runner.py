@@ -117,6 +117,7 @@ class GangRunner:
                 [],
                 f"{job['kind']} {job['metadata']['name']} cannot start: {exc.message}",
             )
+        result.events.extend(gang.created_events(job, members))
         status["replicaStatuses"] = {
             t: st.ReplicaCounts(active=replica_count(s)).to_status(_selector(job, t))
             for t, s in replica_specs(job).items()

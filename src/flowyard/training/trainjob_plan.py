@@ -62,7 +62,7 @@ def _log(job: Resource, what: str, index: int) -> str:
     md = job["metadata"]
     ns = str(md.get("namespace") or "default")
     return str(
-        config.logs_dir() / ns / "trainjob" / md["name"] / f"{md['name']}-{what}-{index}.log"
+        config.logs_dir() / ns / "trainjobs" / md["name"] / f"{md['name']}-{what}-{index}.log"
     )
 
 

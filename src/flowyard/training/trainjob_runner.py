@@ -124,6 +124,7 @@ class TrainJobRunner:
             planned = initializer_members(job, state["attempt"], base)
             if planned and not inits:
                 gang.launch(self.executor, planned)
+                result.events.extend(gang.created_events(job, planned))
                 state["phase"] = "initializer"
                 return result
             if gang.failed_members(inits):
@@ -145,6 +146,7 @@ class TrainJobRunner:
             set_condition(
                 holder, COMPLETE, True, "AllJobsCompleted", "jobset completed successfully"
             )
+            result.events.append(("Normal", "Completed", "jobset completed successfully"))
             result.requeue_after = None
         return result
 
@@ -167,6 +169,7 @@ class TrainJobRunner:
             gang.launch(self.executor, members)
         except InsufficientResourcesError as exc:
             return self._fail(holder, result, [], "FailedJobs", exc.message)
+        result.events.extend(gang.created_events(job, members))
         return result
 
     def _node_failed(
