@@ -169,6 +169,19 @@ def test_generation_tracks_top_level_content_of_kinds_without_spec(store: SqlSto
     assert store.update(ev)["metadata"]["generation"] == 2
 
 
+def test_unchanged_writes_are_no_ops(store: SqlStore) -> None:
+    created = store.create(job("a"))
+    with_status = store.update_status(dict(created, status={"active": 1}))
+    rv = store.latest_resource_version()
+    assert store.update(store.get(JOB, "default", "a")) == with_status
+    unconditional = store.get(JOB, "default", "a")
+    del unconditional["metadata"]["resourceVersion"]
+    assert store.update(unconditional) == with_status
+    assert store.update_status(dict(with_status, status={"active": 1})) == with_status
+    assert store.latest_resource_version() == rv
+    assert store.events_since(rv) == []
+
+
 def test_status_is_separate_from_spec(store: SqlStore) -> None:
     created = store.create(job("a"))
     status = store.update_status(

@@ -63,6 +63,8 @@ class PipelineRun(GroupMixin, StepMixin):
         python: str | None = None,
         max_parallel: int | None = None,
         cache: TaskCache | None = None,
+        process_labels: dict[str, str] | None = None,
+        log_dir: str | None = None,
     ) -> None:
         resolved = resolve_run_parameters(ir, parameters or {})
         run_id = run_id or uuid.uuid4().hex[:12]
@@ -95,6 +97,10 @@ class PipelineRun(GroupMixin, StepMixin):
             "outputs": {"parameters": {}, "artifacts": {}},
             "failedTasks": [],
             "tasks": {},
+            # extra labels on every step process (a controller routes their events by them)
+            "processLabels": dict(process_labels or {}),
+            # where task logs go (default FLOWYARD_HOME/logs/pipelines/<run id>)
+            "logDir": log_dir,
         }
         root_node = st.new_node(st.ROOT_ID, ir.name, None, st.KIND_ROOT, ROOT)
         root_node["inputs"]["parameters"] = dict(resolved)

@@ -46,8 +46,9 @@ def task_dir(run_dir: str, task_id: str) -> Path:
     return Path(run_dir) / "tasks" / Path(*[safe(p) for p in task_id.split("/")])
 
 
-def log_path(run_id: str, task_id: str) -> Path:
-    return config.logs_dir() / "pipelines" / safe(run_id) / f"{safe(task_id.replace('/', '.'))}.log"
+def log_path(run_id: str, task_id: str, log_dir: str | None = None) -> Path:
+    directory = Path(log_dir) if log_dir else config.logs_dir() / "pipelines" / safe(run_id)
+    return directory / f"{safe(task_id.replace('/', '.'))}.log"
 
 
 def process_name(run_id: str, task_id: str, attempt: int) -> str:
@@ -113,7 +114,7 @@ def prepare_step(
     )
     plan = cmd.plan_command(argv, run["python"])
     env = cmd.step_environment(run["python"], container.get("env") or [], work / "tmp")
-    logs = log_path(run["runId"], node["id"])
+    logs = log_path(run["runId"], node["id"], run.get("logDir"))
     logs.parent.mkdir(parents=True, exist_ok=True)
     spec = ProcessSpec(
         name=process_name(run["runId"], node["id"], node["attempt"]),
@@ -122,7 +123,11 @@ def prepare_step(
         env=env,
         cwd=run.get("workspace") or str(work),
         resources=container_resources(container),
-        labels={LABEL_RUN: safe(run["runId"]), LABEL_TASK: safe(node["id"])[:250]},
+        labels={
+            **(run.get("processLabels") or {}),
+            LABEL_RUN: safe(run["runId"]),
+            LABEL_TASK: safe(node["id"])[:250],
+        },
         deadline_seconds=deadline,
     )
     return PreparedStep(executor_input=executor_input, spec=spec, plan=plan)

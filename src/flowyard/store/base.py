@@ -3,7 +3,9 @@
 Contract (every backend passes ``tests/store/test_contract.py``):
 
 * ``resourceVersion`` is one global, strictly increasing counter (like etcd's revision), written
-  as a decimal string. Every create, update, status update and delete takes the next value.
+  as a decimal string. Every create, update, status update and delete takes the next value,
+  except an update or status update that changes nothing: it writes nothing, emits no event and
+  returns the stored object (as Kubernetes does, so controllers cannot wake themselves up).
 * ``create`` assigns ``uid``, ``resourceVersion``, ``generation`` 1 and ``creationTimestamp``,
   resolves ``generateName``, defaults the namespace to ``default`` for namespaced kinds, and
   raises AlreadyExistsError for a taken name.

@@ -339,6 +339,8 @@ class SqlStore(BaseStore):
             if _finalized(info, stored.body, new):
                 tx.remove(stored, new)
                 gc.collect_dependents(tx, stored.uid, "Background")
+            elif _unchanged(stored.body, new):
+                return stored.body  # nothing changed: no write, no event (as Kubernetes)
             else:
                 tx.replace(stored, new)
         return new
@@ -347,11 +349,13 @@ class SqlStore(BaseStore):
         body = _copy_in(obj)
         with self._writing() as tx:
             _, stored = self._load_for_write(tx, body)
-            new = stored.body
+            new = _copy_in(stored.body)
             if "status" in body:
                 new["status"] = body["status"]
             else:
                 new.pop("status", None)
+            if _unchanged(stored.body, new):
+                return stored.body  # nothing changed: no write, no event (as Kubernetes)
             tx.replace(stored, new)
         return new
 
@@ -398,6 +402,12 @@ class SqlStore(BaseStore):
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _unchanged(old: Resource, new: Resource) -> bool:
+    """Whether writing ``new`` over ``old`` would change anything but the resourceVersion."""
+    rv = old["metadata"].get("resourceVersion")
+    return {**new, "metadata": {**new["metadata"], "resourceVersion": rv}} == old
 
 
 def _merge_update(info: KindInfo, old: Resource, body: Resource) -> Resource:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flowyard import config
@@ -140,39 +140,59 @@ class TrainerClient:
     def list_jobs(self) -> list[Resource]:
         return _items(self.client.list("trainjobs", self.namespace))
 
-    def get_job_logs(self, name: str, follow: bool = False) -> Iterator[str]:
-        for chunk in self.client.logs("trainjobs", name, self.namespace, follow=follow):
+    def get_job_logs(self, name: str, step: str = "node-0", follow: bool = False) -> Iterator[str]:
+        """The log of one step, as upstream: ``node-<rank>`` (default ``node-0``),
+        ``dataset-initializer`` or ``model-initializer``; ``follow`` streams until the job's
+        processes end."""
+        process = f"{name}-{step}" if re.fullmatch(r"node-\d+", step) else f"{name}-{step}-0"
+        for chunk in self.client.logs(
+            "trainjobs", name, self.namespace, follow=follow, container=process
+        ):
             yield chunk.decode(errors="replace")
 
     def wait_for_job_status(
         self,
         name: str,
-        status: tuple[str, ...] = ("Complete",),
+        status: Iterable[str] = ("Complete",),
         timeout: float = 600.0,
         polling_interval: float = 1.0,
     ) -> Resource:
-        """Block until one of ``status`` is a True condition; RuntimeError if the job ends in
-        another terminal state, TimeoutError after ``timeout`` seconds."""
+        """Block until :func:`job_status` is one of ``status`` (``Created``, ``Running``,
+        ``Complete``, ``Failed``); RuntimeError if the job ends in another terminal state,
+        TimeoutError after ``timeout`` seconds."""
+        wanted = set(status)
+        unknown = wanted - {"Created", "Running", *TERMINAL}
+        if unknown:
+            raise ValueError(
+                f"status {sorted(unknown)}: expected a subset of Created, Running, Complete, Failed"
+            )
         deadline = time.monotonic() + timeout
         while True:
             job = self.get_job(name)
-            true = {
-                c.get("type")
-                for c in (job.get("status") or {}).get("conditions") or []
-                if c.get("status") == "True"
-            }
-            if true & set(status):
+            current = job_status(job)
+            if current in wanted:
                 return job
-            if true & set(TERMINAL):
-                raise RuntimeError(
-                    f"TrainJob {name} ended as {sorted(true & set(TERMINAL))}, not {list(status)}"
-                )
+            if current in TERMINAL:
+                raise RuntimeError(f"TrainJob {name} ended as {current}, not {sorted(wanted)}")
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"TrainJob {name} did not reach {list(status)} in {timeout}s")
+                raise TimeoutError(f"TrainJob {name} did not reach {sorted(wanted)} in {timeout}s")
             time.sleep(polling_interval)
 
     def delete_job(self, name: str) -> None:
         self.client.delete("trainjobs", name, self.namespace)
+
+
+def job_status(job: Resource) -> str:
+    """The SDK's one-word status of a TrainJob: ``Complete``/``Failed`` from its conditions,
+    ``Running`` while a replicated job has active processes, else ``Created``."""
+    status = job.get("status") or {}
+    true = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    for terminal in TERMINAL:
+        if terminal in true:
+            return terminal
+    if any(int(j.get("active") or 0) > 0 for j in status.get("jobsStatus") or []):
+        return "Running"
+    return "Created"
 
 
 def _items(listing: Any) -> list[Resource]:

@@ -60,6 +60,8 @@ from flowyard.training.runtimes import ensure_default_runtimes
 from flowyard.training.trainjob import RuntimeLookup, set_runtime_lookup
 from flowyard.training.trainjob_runner import TrainJobRunner
 
+__all__ = ["CONTROLLERS", "install", "register_kinds", "store_lookup"]
+
 GRACE_SECONDS = 5.0
 
 

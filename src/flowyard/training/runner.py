@@ -35,7 +35,7 @@ from typing import Any
 
 from flowyard.controllers.base import process_labels
 from flowyard.errors import InsufficientResourcesError
-from flowyard.executors.base import BaseExecutor, ProcessStatus
+from flowyard.executors.base import BaseExecutor, ProcessState, ProcessStatus
 from flowyard.resources.meta import Resource, now_iso, parse_time
 from flowyard.training import gang
 from flowyard.training import status as st
@@ -256,8 +256,7 @@ class GangRunner:
             gang.forget_finished(self.executor, procs)
         elif policy == "Running":
             gang.forget_finished(self.executor, procs, only_killed=True)
-        for replica in (status.get("replicaStatuses") or {}).values():
-            replica["active"] = 0
+        self._final_counts(job, status, procs)
         ttl = run_policy(job).get("ttlSecondsAfterFinished")
         if isinstance(ttl, int) and done:
             left = parse_time(done).timestamp() + ttl - self.clock()
@@ -270,6 +269,20 @@ class GangRunner:
         return result
 
     # -- helpers -----------------------------------------------------------------------------
+    def _final_counts(
+        self, job: Resource, status: dict[str, Any], procs: list[ProcessStatus]
+    ) -> None:
+        """``replicaStatuses`` of a finished job: how each replica of the last attempt ended
+        (replicas stopped at the end count as neither succeeded nor failed), none active."""
+        attempt = gang.runner_state(status)["attempt"]
+        ended = [p for p in gang.of_attempt(procs, attempt) if p.state != ProcessState.KILLED]
+        counts = self._counts(job, ended)
+        for rtype, replica in (status.get("replicaStatuses") or {}).items():
+            mine = counts.get(rtype)
+            replica["active"] = 0
+            if mine is not None and procs:
+                replica["succeeded"], replica["failed"] = mine.succeeded, mine.failed
+
     def _counts(self, job: Resource, current: list[ProcessStatus]) -> dict[str, st.ReplicaCounts]:
         by_lower = gang.counts_by_type(current)
         return {_canonical(job, t): c for t, c in by_lower.items()}
