@@ -13,4 +13,12 @@ def __getattr__(name: str) -> object:
         from flowyard.tuning.push import report_metrics
 
         return report_metrics
+    if name == "tune":
+        from flowyard.tuning.api import tune
+
+        return tune
+    if name == "search":
+        from flowyard.tuning import search
+
+        return search
     raise AttributeError(name)

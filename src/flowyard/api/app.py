@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from flowyard import __version__
+from flowyard import __version__, kfp_api
 from flowyard.api import discovery, errors, routes
 from flowyard.api.auth import Authenticator, AuthMiddleware, Authorizer
 from flowyard.api.service import ResourceService
@@ -65,6 +65,7 @@ def create_app(
     service = ResourceService(store, authorizer)
     app.state.service = service
     errors.install(app)
+    app.include_router(kfp_api.build_router(service))  # before /apis/{group}/{version}
     app.include_router(discovery.build_router())
     app.include_router(routes.build_router(service))
     return AuthMiddleware(app, authenticator)

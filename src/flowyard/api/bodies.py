@@ -44,6 +44,8 @@ async def read_object(request: Request) -> dict[str, Any]:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
             raise BadRequestError(f"the request body is not valid YAML: {exc}") from None
+        except RecursionError:  # PyYAML composes nested nodes recursively
+            raise BadRequestError("the request body is nested too deeply to parse") from None
     elif ctype in ("application/json", "application/merge-patch+json", "*/*", ""):
         try:
             value = orjson.loads(raw)

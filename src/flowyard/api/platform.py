@@ -27,6 +27,7 @@ from flowyard.executors.base import BaseExecutor
 from flowyard.executors.local import LocalExecutor
 from flowyard.jobs import JobController
 from flowyard.jobs import register as register_jobs
+from flowyard.pipelines import controllers as pipelines
 from flowyard.store import open_store
 from flowyard.store.base import BaseStore
 from flowyard.training import controllers as training
@@ -38,7 +39,18 @@ def controllers() -> list[type[Controller]]:
     """Every controller the platform runs; components register their admission hooks here."""
     register_jobs()
     training.register_kinds()
-    return [JobController, *training.CONTROLLERS]
+    pipelines.register_kinds()
+    from flowyard.kfp_api import controllers as kfp_controllers
+    from flowyard.tuning.controllers import controllers as tuning_controllers
+
+    # Last: the Trial controller owns every kind registered before it (trial run objects).
+    return [
+        JobController,
+        *training.CONTROLLERS,
+        *pipelines.CONTROLLERS,
+        *kfp_controllers(),
+        *tuning_controllers(),
+    ]
 
 
 def start_components(store: BaseStore, executor: BaseExecutor) -> None:

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from flowyard import __version__
-from flowyard.cli import manifests, printing
+from flowyard.cli import manifests, pipelines, printing
 from flowyard.client import Client
 from flowyard.errors import FlowyardError, NotFoundError
 
@@ -170,7 +170,10 @@ def describe(
                 obj["metadata"].get("namespace") or "default",
                 field_selector=f"involvedObject.uid={uid}",
             )
-            printing.describe(out, obj, events)
+            if obj.get("kind") in ("Run", "Workflow"):
+                pipelines.describe(out, obj, events)
+            else:
+                printing.describe(out, obj, events)
 
 
 @app.command()
@@ -290,6 +293,9 @@ def _wait_deleted(
             return
         time.sleep(0.2)
     raise TimeoutError(f"timed out waiting for {kind}/{name} to be deleted")
+
+
+app.command("run")(handles_errors(pipelines.run))
 
 
 @app.command()

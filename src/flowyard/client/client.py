@@ -18,6 +18,7 @@ import orjson
 
 from flowyard import config
 from flowyard.client.discovery import registry_from_discovery
+from flowyard.client.pipelines import PipelinesMixin
 from flowyard.errors import (
     ConflictError,
     FlowyardError,
@@ -33,7 +34,7 @@ from flowyard.resources.registry import KindInfo, KindRegistry
 KindRef = str | KindInfo
 
 
-class Client:
+class Client(PipelinesMixin):
     def __init__(
         self, url: str | None = None, token: str | None = None, timeout: float = 30.0
     ) -> None:

@@ -30,6 +30,7 @@ from flowyard.training.packaging import function_script, packages_key, trainer_c
 
 DEFAULT_RUNTIME = "torch-distributed"
 TERMINAL = ("Complete", "Failed")
+LOG_WAIT_SECONDS = 300.0
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 _INSTALL_PRELUDE = """import fcntl, os, subprocess, sys
@@ -145,10 +146,30 @@ class TrainerClient:
         ``dataset-initializer`` or ``model-initializer``; ``follow`` streams until the job's
         processes end."""
         process = f"{name}-{step}" if re.fullmatch(r"node-\d+", step) else f"{name}-{step}-0"
+        if follow:
+            self._wait_for_log(name, process)
         for chunk in self.client.logs(
             "trainjobs", name, self.namespace, follow=follow, container=process
         ):
             yield chunk.decode(errors="replace")
+
+    def _wait_for_log(self, name: str, process: str, timeout: float = LOG_WAIT_SECONDS) -> None:
+        """Following a step that has not started yet waits for its log (as following a pod
+        that is still being scheduled does), until the job ends or ``timeout`` passes."""
+        from flowyard.errors import NotFoundError
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                for _ in self.client.logs(
+                    "trainjobs", name, self.namespace, container=process, tail_lines=0
+                ):
+                    pass
+                return
+            except NotFoundError:
+                if job_status(self.get_job(name)) in TERMINAL or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.2)
 
     def wait_for_job_status(
         self,

@@ -1,0 +1,50 @@
+"""Making a Trial resource from an Experiment and one stored assignment (as Katib does)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from flowyard.resources.meta import Resource, owner_reference
+from flowyard.tuning.kinds import API_VERSION
+from flowyard.tuning.runobject import LABEL_EXPERIMENT
+from flowyard.tuning.template import render_run_spec
+
+
+def new_trial(experiment: Resource, assignment: Mapping[str, Any]) -> Resource:
+    """The Trial for ``assignment`` (an entry of ``Suggestion.status.suggestions``): its
+    parameter assignments, the rendered run spec, the objective and collector spec, and the
+    assignment's labels; owned by the experiment."""
+    md = experiment["metadata"]
+    spec = experiment["spec"]
+    template = spec.get("trialTemplate") or {}
+    name = str(assignment["name"])
+    params = list(assignment.get("parameterAssignments") or [])
+    values = {str(p["name"]): str(p["value"]) for p in params}
+    labels = {**(assignment.get("labels") or {}), LABEL_EXPERIMENT: md["name"]}
+    trial_spec: dict[str, Any] = {
+        "objective": copy.deepcopy(spec.get("objective")),
+        "parameterAssignments": params,
+        "runSpec": render_run_spec(spec, name, md["namespace"], values),
+        "metricsCollector": copy.deepcopy(spec.get("metricsCollectorSpec") or {}),
+        "primaryContainerName": template.get("primaryContainerName"),
+        "successCondition": template.get("successCondition"),
+        "failureCondition": template.get("failureCondition"),
+        "retainRun": bool(template.get("retain")),
+    }
+    if template.get("primaryPodLabels"):
+        trial_spec["primaryPodLabels"] = dict(template["primaryPodLabels"])
+    if assignment.get("labels"):
+        trial_spec["labels"] = dict(assignment["labels"])
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Trial",
+        "metadata": {
+            "name": name,
+            "namespace": md["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(experiment)],
+        },
+        "spec": trial_spec,
+    }
