@@ -87,6 +87,8 @@ class Server:
     """``flowyard up`` on a free port with its own FLOWYARD_HOME."""
 
     def __init__(self, home: Path) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, FLOWYARD_HOME=str(home), FLOWYARD_URL=self.url)
@@ -98,7 +100,7 @@ class Server:
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=0.5).status_code == 200:
                     break
@@ -107,7 +109,7 @@ class Server:
             time.sleep(0.01)
         else:
             self.stop()
-            raise RuntimeError("flowyard did not become ready in 60 s")
+            raise RuntimeError(f"flowyard did not become ready (exit code {self.proc.poll()})")
         self.token = json.loads((home / "credentials").read_text())["token"]
 
     def stop(self) -> None:
@@ -130,8 +132,23 @@ def flowyard_run(server: Server, out: Path) -> dict[str, float]:
         )
         trainer.wait_for_job_status(name, {"Complete"}, timeout=600, polling_interval=0.2)
         ended = time.time()
+        launched = _launched(server.home, name)  # before delete_job drops the records
         trainer.delete_job(name)
-    return _result(out, started, ended)
+    result = _result(out, started, ended)
+    result["launch"] = launched - started
+    return result
+
+
+def _launched(home: Path, job: str) -> float:
+    """When the last node process of ``job`` started (the executor's records): what flowyard
+    itself adds before torchrun and the function run."""
+    starts = [
+        json.loads(path.read_text()).get("started_at") or 0.0
+        for path in (home / "executor").rglob(f"trainjob.default.{job}.*.json")
+    ]
+    if not starts:
+        raise RuntimeError(f"no executor records for {job} under {home}")
+    return max(starts)
 
 
 def flowyard_cold(tmp: Path) -> dict[str, float]:
@@ -173,7 +190,8 @@ job = client.wait_for_job_status(name, status={{"Complete", "Failed"}}, timeout=
                                  polling_interval=1)
 ended = time.time()
 logs = "".join(client.get_job_logs(name))
-print(json.dumps({{"started": started, "ended": ended, "status": job.status, "logs": logs[-3000:]}}))
+report = {{"started": started, "ended": ended, "status": job.status, "logs": logs[-3000:]}}
+print(json.dumps(report))
 """
 
 
@@ -226,6 +244,11 @@ def summary(runs: list[dict[str, float]]) -> dict[str, Any]:
         "first_step_min_s": min(first),
         "first_step_max_s": max(first),
         "total_median_s": statistics.median(r["total"] for r in runs),
+        **(
+            {"launch_median_s": statistics.median(r["launch"] for r in runs)}
+            if all("launch" in r for r in runs)
+            else {}
+        ),
     }
 
 
@@ -262,9 +285,11 @@ def main(argv: list[str] | None = None) -> None:
             results["kubeflow_sdk"] = {"package": KUBEFLOW_SDK, **summary(kf_runs)}
     print(json.dumps(results, indent=2))
     fy = results["flowyard"]["first_step_median_s"]
-    print(f"\napply -> first training step, 2-process DDP (gloo, CPU), median of runs:")
+    print("\napply -> first training step, 2-process DDP (gloo, CPU), median of runs:")
     print(f"  flowyard (server running)     {fy:8.2f} s")
     print(f"  flowyard (incl. server start) {results['flowyard_cold']['first_step']:8.2f} s")
+    launch = results["flowyard"]["launch_median_s"]
+    print(f"    of which submit -> node processes started {launch:8.2f} s")
     if "kubeflow_sdk" in results:
         kf = results["kubeflow_sdk"]["first_step_median_s"]
         print(f"  Kubeflow SDK local process    {kf:8.2f} s")

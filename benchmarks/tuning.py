@@ -1,4 +1,4 @@
-"""Tuning benchmark (issue 7, item 8, parts a and c).
+"""Tuning benchmark (issue 7, item 8, parts a, b and c).
 
 (a) Search quality: Branin, Hartmann6 and Rosenbrock-10, 100 trials each, 10 seeds, run one
     trial at a time. Methods: flowyard's ``tpe`` engine (driven exactly as the Suggestion
@@ -6,11 +6,18 @@
     runs under ``tpe``) and plain Optuna TPE (``TPESampler`` defaults). Reported: the median over
     seeds of the best value found, and the median regret (best - known optimum) as a ratio to
     flowyard's.
+(b) Orchestration overhead: a real ``flowyard up`` (own FLOWYARD_HOME, free port) runs a
+    100-trial ``random`` experiment with ``parallelTrialCount`` 2 whose trial is a trivial
+    objective (``sh -c 'echo loss=...'``). Reported: wall seconds per trial (experiment
+    creation to Succeeded / trials) and, per trial, the seconds from its Trial appearing (its
+    assignment was just stored) to the Trial recording its metric (Succeeded with an
+    observation), seen through a watch. Target: <= 0.3 s per trial.
 (c) Suggestion latency: ``suggest(1, history)`` with 1000 completed trials in the history, for a
     warm engine (the controller keeps it between calls) and a cold one (rebuilt from the store
     after a restart). Target: warm <= 20 ms.
 
-Run: ``python benchmarks/tuning.py [--quick]`` (needs the ``bench`` extra: hyperopt).
+Run: ``python benchmarks/tuning.py [--quick] [--only a|b|c]`` (a needs the ``bench`` extra:
+hyperopt).
 """
 
 from __future__ import annotations
@@ -230,24 +237,185 @@ def latency(completed: int, calls: int) -> None:
     print(f"{'load average (1 min) / CPUs':<34}{os.getloadavg()[0]:>9.1f} / {os.cpu_count()}")
 
 
+def _start_server(home: str) -> tuple[Any, str]:
+    import socket
+    import subprocess
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, FLOWYARD_HOME=home, FLOWYARD_URL=f"http://127.0.0.1:{port}")
+    env.pop("FLOWYARD_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowyard.cli.main", "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the server did not start in 60 s")
+
+
+def _trivial_experiment(trials: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubeflow.org/v1beta1",
+        "kind": "Experiment",
+        "metadata": {"name": "overhead", "namespace": "default"},
+        "spec": {
+            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+            "algorithm": {"algorithmName": "random"},
+            "parallelTrialCount": 2,
+            "maxTrialCount": trials,
+            "maxFailedTrialCount": 0,
+            "parameters": [
+                {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}
+            ],
+            "trialTemplate": {
+                "primaryContainerName": "main",
+                "trialParameters": [{"name": "x", "reference": "x"}],
+                "trialSpec": {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "containers": [
+                                    {
+                                        "name": "main",
+                                        "image": "none",
+                                        "command": ["sh", "-c", "echo loss=${trialParameters.x}"],
+                                    }
+                                ],
+                                "restartPolicy": "Never",
+                            }
+                        }
+                    },
+                },
+            },
+        },
+    }
+
+
+def _watch_trials(client: Any, seen: dict[str, list[float]], stop: Any) -> None:
+    try:
+        _follow_trials(client, seen, stop)
+    except Exception:  # the client is closed under the watch when the run ends
+        if not stop.is_set():
+            raise
+
+
+def _follow_trials(client: Any, seen: dict[str, list[float]], stop: Any) -> None:
+    for event in client.watch("trials.kubeflow.org", "default", timeout=600):
+        now = time.perf_counter()
+        obj = event.get("object") or {}
+        name = (obj.get("metadata") or {}).get("name")
+        times = seen.setdefault(name, [now, 0.0])
+        conds = (obj.get("status") or {}).get("conditions") or []
+        if not times[1] and any(
+            c.get("type") == "Succeeded" and c.get("status") == "True" for c in conds
+        ):
+            times[1] = now
+        if stop.is_set():
+            return
+
+
+def orchestration(trials: int) -> None:
+    """Part (b): per-trial overhead of the whole control plane on a trivial objective."""
+    import tempfile
+    import threading
+
+    from flowyard.client import Client
+    from flowyard.resources.conditions import get_condition
+
+    print(f"\n(b) orchestration overhead: {trials} trials, parallelTrialCount 2, sh objective")
+    with tempfile.TemporaryDirectory() as home:
+        proc, url = _start_server(home)
+        try:
+            token = json_token(home)
+            with Client(url, token) as client, Client(url, token) as watcher:
+                seen: dict[str, list[float]] = {}
+                stop = threading.Event()
+                thread = threading.Thread(
+                    target=_watch_trials, args=(watcher, seen, stop), daemon=True
+                )
+                thread.start()
+                time.sleep(0.5)  # let the watch connect first
+                start = time.perf_counter()
+                client.create(_trivial_experiment(trials))
+                deadline = time.monotonic() + 600
+                while True:
+                    exp = client.get("experiments.kubeflow.org", "overhead", "default")
+                    done = get_condition(exp, "Succeeded") or get_condition(exp, "Failed")
+                    if done and done.get("status") == "True":
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("experiment did not finish in 600 s")
+                    time.sleep(0.02)
+                wall = time.perf_counter() - start
+                stop.set()
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    latencies = [b - a for a, b in seen.values() if b]
+    status = exp["status"]
+    print(f"{'trials succeeded':<40}{status.get('trialsSucceeded', 0):>9}")
+    per_trial = wall / max(status.get("trials", 1), 1)
+    verdict = "met" if per_trial <= 0.3 else "NOT met"
+    label = "wall seconds per trial (throughput)"
+    print(f"{label:<40}{per_trial:>9.3f} s (target <= 0.3 s: {verdict})")
+    if latencies:
+        median = statistics.median(latencies)
+        print(f"{'trial created -> metric recorded, median':<40}{median:>9.3f} s")
+        print(f"{'trial created -> metric recorded, p90':<40}{_quantile(latencies, 0.9):>9.3f} s")
+    print(f"{'load average (1 min) / CPUs':<40}{os.getloadavg()[0]:>9.1f} / {os.cpu_count()}")
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+def json_token(home: str) -> str:
+    import json
+
+    with open(os.path.join(home, "credentials")) as handle:
+        return str(json.load(handle)["token"])
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick", action="store_true", help="30 trials x 3 seeds, 200 trials for latency"
     )
+    parser.add_argument("--only", choices=["a", "b", "c"], help="run one part")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        import hyperopt  # noqa: F401
-    except ImportError:
-        print("hyperopt is missing: pip install 'flowyard[bench]'", file=sys.stderr)
-        return 2
-    if args.quick:
-        quality(trials=30, seeds=3)
-        latency(completed=200, calls=10)
-    else:
-        quality(trials=100, seeds=10)
-        latency(completed=1000, calls=30)
+    parts = {args.only} if args.only else {"a", "b", "c"}
+    if "a" in parts:
+        try:
+            import hyperopt  # noqa: F401
+        except ImportError:
+            print("hyperopt is missing: pip install 'flowyard[bench]'", file=sys.stderr)
+            return 2
+        quality(trials=30, seeds=3) if args.quick else quality(trials=100, seeds=10)
+    if "b" in parts:
+        orchestration(trials=30 if args.quick else 100)
+    if "c" in parts:
+        if args.quick:
+            latency(completed=200, calls=10)
+        else:
+            latency(completed=1000, calls=30)
     return 0
 
 

@@ -26,7 +26,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def cli(server: RunningServer, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    server: RunningServer, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = dict(server.env, FLOWYARD_TOKEN=server.token, COLUMNS="200")
     return subprocess.run(
         [sys.executable, "-m", "flowyard.cli.main", *args],
@@ -70,8 +72,16 @@ def test_cli_failure_exit_code_names_task_and_logs_command(
     server: RunningServer, tmp_path: Path
 ) -> None:
     done = cli(
-        server, "run", str(PIPELINES), "--pipeline", "gated", "-p", f"marker_dir={tmp_path}",
-        "--name", "closed", "--no-cache",
+        server,
+        "run",
+        str(PIPELINES),
+        "--pipeline",
+        "gated",
+        "-p",
+        f"marker_dir={tmp_path}",
+        "--name",
+        "closed",
+        "--no-cache",
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "failed task gate" in done.stdout

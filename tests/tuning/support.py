@@ -51,7 +51,8 @@ def wait_finished(client: Client, name: str, namespace: str, timeout: float = 90
     while True:
         exp = client.get("experiments.kubeflow.org", name, namespace)
         types = {
-            c["type"] for c in (exp.get("status") or {}).get("conditions") or []
+            c["type"]
+            for c in (exp.get("status") or {}).get("conditions") or []
             if c.get("status") == "True"
         }
         if types & {"Succeeded", "Failed"}:

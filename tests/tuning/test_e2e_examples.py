@@ -63,12 +63,12 @@ def _check_finished(server: RunningServer, name: str, example: dict[str, Any]) -
     )
     assert get_condition(exp, "Running")["status"] == "False"
     assert status["trials"] == len(trials) <= example["spec"]["maxTrialCount"]
-    assert status["currentOptimalTrial"]["bestTrialName"] in {
-        t["metadata"]["name"] for t in trials
-    }
+    assert status["currentOptimalTrial"]["bestTrialName"] in {t["metadata"]["name"] for t in trials}
     # Every trial's assignment is unique and every parameter inside its feasible space.
-    keys = [tuple(sorted((a["name"], a["value"]) for a in t["spec"]["parameterAssignments"]))
-            for t in trials]
+    keys = [
+        tuple(sorted((a["name"], a["value"]) for a in t["spec"]["parameterAssignments"]))
+        for t in trials
+    ]
     if example["spec"]["algorithm"]["algorithmName"] not in ("hyperband", "pbt"):
         assert len(set(keys)) == len(keys)
     return exp
@@ -130,7 +130,10 @@ def test_median_stop_example_stops_bad_trials_early(server: RunningServer) -> No
         job = client.get("jobs", stopped["metadata"]["name"], NS)
         assert job["spec"]["suspend"] is True
         # Without retain, finished trials' Jobs would be deleted; here they stay.
-        assert len(client.list("jobs", NS, label_selector="katib.kubeflow.org/experiment=median-stop")) == exp["status"]["trials"]
+        assert (
+            len(client.list("jobs", NS, label_selector="katib.kubeflow.org/experiment=median-stop"))
+            == exp["status"]["trials"]
+        )
 
 
 @pytest.mark.parametrize("name", sorted(TRAINING_KINDS))
@@ -145,7 +148,10 @@ def test_training_kind_trial_templates(server: RunningServer, name: str) -> None
 
 def test_finished_trials_without_retain_have_their_jobs_deleted(server: RunningServer) -> None:
     example = adapt(
-        copy.deepcopy(EXAMPLES["random"]), maxTrialCount=2, parallelTrialCount=2, maxFailedTrialCount=0
+        copy.deepcopy(EXAMPLES["random"]),
+        maxTrialCount=2,
+        parallelTrialCount=2,
+        maxFailedTrialCount=0,
     )
     example["metadata"]["name"] = "no-retain"
     with server.client() as client:

@@ -56,6 +56,8 @@ async def read_object(request: Request) -> dict[str, Any]:
             f'unsupported content type "{ctype}"; use application/json, application/yaml or '
             "application/merge-patch+json"
         )
+    if value is None:  # a YAML body with only comments or document markers
+        raise BadRequestError("the request body is empty (no object in it); send the object")
     if not isinstance(value, dict):
         raise BadRequestError(f"the request body must be a JSON object, not {type(value).__name__}")
     return value

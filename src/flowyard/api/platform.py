@@ -41,6 +41,7 @@ def controllers() -> list[type[Controller]]:
     training.register_kinds()
     pipelines.register_kinds()
     from flowyard.kfp_api import controllers as kfp_controllers
+    from flowyard.serving.control import controllers as serving_controllers
     from flowyard.tuning.controllers import controllers as tuning_controllers
 
     # Last: the Trial controller owns every kind registered before it (trial run objects).
@@ -49,6 +50,7 @@ def controllers() -> list[type[Controller]]:
         *training.CONTROLLERS,
         *pipelines.CONTROLLERS,
         *kfp_controllers(),
+        *serving_controllers(),
         *tuning_controllers(),
     ]
 
@@ -56,6 +58,9 @@ def controllers() -> list[type[Controller]]:
 def start_components(store: BaseStore, executor: BaseExecutor) -> None:
     """Startup work of components that needs the store and executor (before serving)."""
     training.install(store, executor)
+    from flowyard.serving.control import install as install_serving
+
+    install_serving(store)
 
 
 @dataclass

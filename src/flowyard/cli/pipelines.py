@@ -177,7 +177,8 @@ def _report(obj: dict[str, Any], kind: str, name: str, ns: str, out: Console) ->
     if kind == "workflow":
         ok = status.get("phase") == "Succeeded"
         failed = [
-            n for n in (status.get("nodes") or {}).values()
+            n
+            for n in (status.get("nodes") or {}).values()
             if n.get("phase") in ("Failed", "Error") and n.get("type") == "Pod"
         ]
         containers = [(n.get("displayName", ""), n.get("logName", "")) for n in failed]
@@ -227,7 +228,10 @@ def _describe_io(console: Console, obj: dict[str, Any]) -> None:
             continue
         ins = (d.get("inputs") or {}).get("parameters") or {}
         outs = (d.get("outputs") or {}).get("parameters") or {}
-        arts = {k: [a.get("uri") for a in v] for k, v in ((d.get("outputs") or {}).get("artifacts") or {}).items()}
+        arts = {
+            k: [a.get("uri") for a in v]
+            for k, v in ((d.get("outputs") or {}).get("artifacts") or {}).items()
+        }
         console.print(
             f"  {d['taskId']}: inputs {ins} -> outputs {outs}"
             + (f" artifacts {arts}" if arts else ""),

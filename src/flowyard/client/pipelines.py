@@ -312,8 +312,9 @@ class PipelinesMixin:
                 raise TimeoutError(
                     f"timed out after {timeout}s waiting for run {run_name} (state {state})"
                 )
-            client._wait_for_change("runs.pipelines.kubeflow.org", run_name, namespace, run,
-                                    min(left, 5))
+            client._wait_for_change(
+                "runs.pipelines.kubeflow.org", run_name, namespace, run, min(left, 5)
+            )
 
     def terminate_run(self, run_name: str, namespace: str | None = None) -> Resource:
         """Terminate a Run (sets ``spec.terminate``; its steps are killed)."""

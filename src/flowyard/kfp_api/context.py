@@ -52,13 +52,13 @@ class KfpContext:
         self.store = service.store
         self.index = Index(
             service.store,
-            {
-                PIPELINE: convert.summarize_common,
-                PIPELINE_VERSION: convert.summarize_version,
-                RUN: convert.summarize_run,
-                EXPERIMENT: convert.summarize_common,
-                RECURRING_RUN: convert.summarize_recurring,
-            },
+            [
+                (PIPELINE, convert.summarize_common),
+                (PIPELINE_VERSION, convert.summarize_version),
+                (RUN, convert.summarize_run),
+                (EXPERIMENT, convert.summarize_common),
+                (RECURRING_RUN, convert.summarize_recurring),
+            ],
         )
 
     # -- ids ------------------------------------------------------------------------------

@@ -28,12 +28,12 @@ _LIST_BATCH = 500
 
 
 class Index:
-    """Summary rows of the objects of ``kinds`` (``{KindInfo: summarizer}``). Every row has
+    """Summary rows of the objects of ``kinds`` (``[(KindInfo, summarizer)]``). Every row has
     ``id`` (the uid), ``ns`` and ``rname`` (the resource name) plus the summarizer's fields."""
 
-    def __init__(self, store: BaseStore, kinds: dict[KindInfo, Summarizer]) -> None:
+    def __init__(self, store: BaseStore, kinds: list[tuple[KindInfo, Summarizer]]) -> None:
         self.store = store
-        self._kinds = {info.key: (info, fn) for info, fn in kinds.items()}
+        self._kinds = {info.key: (info, fn) for info, fn in kinds}
         self._rows: dict[str, dict[str, Row]] = {key: {} for key in self._kinds}
         self._by_name: dict[str, dict[tuple[str, str], str]] = {key: {} for key in self._kinds}
         self._rv: int | None = None

@@ -69,14 +69,17 @@ def encode_token(req: ListRequest, last: Row) -> str:
 
 def request_from(
     page_token: str | None,
-    page_size: int | None,
+    page_size: int | str | None,
     sort_by: str | None,
     filter_text: str | None,
     keys: Mapping[str, str],
     default_sort: str,
 ) -> ListRequest:
     """The list request: from the token when there is one, else from sort_by/filter."""
-    size = page_size if page_size else DEFAULT_PAGE_SIZE
+    try:
+        size = int(page_size or 0) or DEFAULT_PAGE_SIZE
+    except ValueError:
+        raise BadRequestError(f"invalid page_size {page_size!r}: must be an integer") from None
     if size < 0:
         raise BadRequestError(f"invalid page_size {page_size}: must be >= 0")
     size = min(size, MAX_PAGE_SIZE)

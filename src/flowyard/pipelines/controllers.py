@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flowyard.controllers.base import Controller
+from flowyard.pipelines.argo.controller import WorkflowController
 from flowyard.pipelines.kinds import register_kinds
 from flowyard.pipelines.run_controller import RunController
 
-CONTROLLERS: list[type[Controller]] = [RunController]
+CONTROLLERS: list[type[Controller]] = [RunController, WorkflowController]
 
 __all__ = ["CONTROLLERS", "register_kinds"]

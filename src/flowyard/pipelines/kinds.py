@@ -86,7 +86,9 @@ def _kind(kind: str, plural: str, columns: tuple[PrinterColumn, ...]) -> KindInf
     return KindInfo(group=GROUP, version=VERSION, kind=kind, plural=plural, columns=columns)
 
 
-PIPELINE = _kind("Pipeline", "pipelines", (PrinterColumn("Display Name", ".spec.displayName"), _AGE))
+PIPELINE = _kind(
+    "Pipeline", "pipelines", (PrinterColumn("Display Name", ".spec.displayName"), _AGE)
+)
 PIPELINE_VERSION = _kind(
     "PipelineVersion",
     "pipelineversions",
@@ -176,15 +178,14 @@ def _run_shape_causes(spec: dict[str, Any]) -> list[FieldCause]:
         )
     if inline is not None and not isinstance(inline, dict):
         causes.append(FieldCause("spec.pipelineSpec", "Invalid value: must be an object"))
-    if ref is not None:
-        if not isinstance(ref, dict) or not ref.get("pipelineName"):
-            causes.append(
-                FieldCause(
-                    "spec.pipelineVersionRef.pipelineName",
-                    "Required value: the Pipeline's name",
-                    "FieldValueRequired",
-                )
+    if ref is not None and (not isinstance(ref, dict) or not ref.get("pipelineName")):
+        causes.append(
+            FieldCause(
+                "spec.pipelineVersionRef.pipelineName",
+                "Required value: the Pipeline's name",
+                "FieldValueRequired",
             )
+        )
     config = spec.get("runtimeConfig") or {}
     if not isinstance(config, dict) or not isinstance(config.get("parameters") or {}, dict):
         causes.append(
@@ -248,9 +249,7 @@ def validate_pipeline_version(new: Resource, old: Resource | None) -> list[Field
     if old is not None:
         for field in ("pipelineName", "pipelineSpec", "platformSpec"):
             if (old.get("spec") or {}).get(field) != spec.get(field):
-                causes.append(
-                    FieldCause(f"spec.{field}", "Invalid value: field is immutable")
-                )
+                causes.append(FieldCause(f"spec.{field}", "Invalid value: field is immutable"))
         return causes
     from flowyard.pipelines.ir import load_dict
 

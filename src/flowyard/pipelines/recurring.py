@@ -224,12 +224,19 @@ def newest_fire(spec: dict[str, Any], anchor: float, now: float) -> float | None
     return origin + math.floor((upper - origin) / interval) * interval
 
 
+def _first_after(spec: dict[str, Any], anchor: float) -> float:
+    """Fire times start just after this: the start time when set (a past start time
+    backfills, as in KFP), else the creation time."""
+    start = epoch_of(_schedule(spec)[1].get("startTime"))
+    return (start if start is not None else anchor) - 1e-6
+
+
 def due_times(
     spec: dict[str, Any], anchor: float, last: float | None, now: float, limit: int
 ) -> list[float]:
     """Schedule times after ``last`` (else after the anchor) up to ``now``: the first
     ``limit`` of them in order (catch-up), or only the newest with ``noCatchup``."""
-    after = last if last is not None else anchor - 1e-6
+    after = last if last is not None else _first_after(spec, anchor)
     if spec.get("noCatchup"):
         newest = newest_fire(spec, anchor, now)
         return [newest] if newest is not None and newest > after else []
@@ -300,7 +307,7 @@ class RecurringRunController(Controller):
             for when in due[:room]:
                 active.append(self._fire(rr, when))
                 last = when
-        upcoming = next_fire(spec, anchor, last if last is not None else anchor - 1e-6)
+        upcoming = next_fire(spec, anchor, last if last is not None else _first_after(spec, anchor))
         new_status = {
             **status,
             "status": "ENABLED" if enabled else "DISABLED",

@@ -136,7 +136,10 @@ def _conditions(run: Resource, state: str, message: str, reason: str = "") -> No
         set_condition(run, "Failed", False, "Succeeded", "")
     elif state in ("FAILED", "CANCELED"):
         set_condition(
-            run, "Failed", True, reason or ("Terminated" if state == "CANCELED" else "Failed"),
+            run,
+            "Failed",
+            True,
+            reason or ("Terminated" if state == "CANCELED" else "Failed"),
             message,
         )
         set_condition(run, "Succeeded", False, state.title(), "")

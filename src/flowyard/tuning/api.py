@@ -14,7 +14,6 @@ returned dict as ``name=value`` lines, so ``return loss`` is enough.
 from __future__ import annotations
 
 import inspect
-import json
 import sys
 import textwrap
 import time
@@ -115,10 +114,14 @@ def build_experiment(
     namespace: str = "default",
 ) -> Resource:
     """The Experiment ``tune`` submits (see :func:`tune` for the arguments)."""
-    specs, fixed = {}, {}
+    specs: dict[str, dict[str, Any]] = {}
+    fixed: dict[str, Any] = {}
     for key, value in parameters.items():
         is_spec = isinstance(value, dict) and "parameterType" in value
-        (specs if is_spec else fixed)[key] = value
+        if is_spec:
+            specs[key] = value
+        else:
+            fixed[key] = value
     if not specs:
         raise InvalidError(
             "tune(parameters=...): at least one value must be a search space such as "
@@ -215,9 +218,7 @@ class TuningClient:
         trial has succeeded)."""
         exp = self.get_experiment(name, namespace)
         best = (exp.get("status") or {}).get("currentOptimalTrial") or {}
-        assignments = {
-            a["name"]: a["value"] for a in best.get("parameterAssignments") or []
-        }
+        assignments = {a["name"]: a["value"] for a in best.get("parameterAssignments") or []}
         space = SearchSpace.from_spec(exp["spec"])
         typed = space.parse(assignments) if assignments else {}
         metrics = {
@@ -296,8 +297,3 @@ def tune(
         objective_metric_name=objective_metric_name,
         **kwargs,
     )
-
-
-def dumps_assignment(values: Mapping[str, Any]) -> str:
-    """Compact JSON of typed values (for messages)."""
-    return json.dumps(dict(values), sort_keys=True)

@@ -38,8 +38,8 @@ def _space(
 
 
 def double(
-    min: float,  # noqa: A002 - Katib's argument names
-    max: float,  # noqa: A002
+    min: float,
+    max: float,
     step: float | None = None,
     *,
     log: bool = False,
@@ -49,9 +49,9 @@ def double(
     return _space("double", float(min), float(max), step, log, distribution)
 
 
-def int(  # noqa: A001 - Katib's function name
-    min: builtins.int,  # noqa: A002
-    max: builtins.int,  # noqa: A002
+def int(
+    min: builtins.int,
+    max: builtins.int,
     step: builtins.int | None = None,
     *,
     log: bool = False,

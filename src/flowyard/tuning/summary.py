@@ -65,7 +65,9 @@ def summarize(spec: Mapping[str, Any], trials: Sequence[Resource]) -> Summary:
         summary.by_state.setdefault(state, []).append(trial["metadata"]["name"])
         if state not in (TrialState.SUCCEEDED, TrialState.EARLY_STOPPED):
             continue
-        value = objective_from_status((trial.get("status") or {}).get("observation"), name, strategy)
+        value = objective_from_status(
+            (trial.get("status") or {}).get("observation"), name, strategy
+        )
         if value is None:
             continue
         if summary.best_value is None or (
@@ -102,7 +104,9 @@ def apply_summary(status: dict[str, Any], summary: Summary) -> None:
     else:
         status["currentOptimalTrial"] = {
             "bestTrialName": best["metadata"]["name"],
-            "parameterAssignments": list((best.get("spec") or {}).get("parameterAssignments")),
+            "parameterAssignments": list(
+                (best.get("spec") or {}).get("parameterAssignments") or []
+            ),
             "observation": (best.get("status") or {}).get("observation") or {"metrics": None},
         }
 

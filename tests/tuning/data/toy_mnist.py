@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     pause = float(os.environ.get("TOY_STEP_SECONDS", "0"))
     base = 100 * (args.lr - 0.03) ** 2 + (args.momentum - 0.7) ** 2 + 0.01
-    log = open(args.log_path, "a") if args.log_path else None
+    log = open(args.log_path, "a") if args.log_path else None  # noqa: SIM115
     steps = args.epochs * args.steps
     for step in range(1, steps + 1):
         loss = base * (1 + 1.0 / step) + 0.001 * 32 / args.batch_size

@@ -36,7 +36,9 @@ def workflow_causes(obj: dict[str, Any]) -> list[FieldCause]:
     if not isinstance(spec, dict):
         return [FieldCause("spec", "Required value: a Workflow needs a spec", "FieldValueRequired")]
     if is_kfp_v2_backend_workflow(obj):
-        return [FieldCause("spec", f"Unsupported value: {KFP_V2_MESSAGE}", "FieldValueNotSupported")]
+        return [
+            FieldCause("spec", f"Unsupported value: {KFP_V2_MESSAGE}", "FieldValueNotSupported")
+        ]
     from flowyard.pipelines.argo.model import structure_causes
 
     return structure_causes(spec)

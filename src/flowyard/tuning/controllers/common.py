@@ -19,15 +19,11 @@ TERMINAL_TRIAL_CONDITIONS = ("Succeeded", "Failed", "Killed", "EarlyStopped", "M
 def experiment_trials(store: BaseStore, experiment: Resource) -> list[Resource]:
     """The Trials of ``experiment`` (by label, owned by this experiment's uid)."""
     md = experiment["metadata"]
-    page = store.list(
-        TRIAL, md["namespace"], label_selector=f"{LABEL_EXPERIMENT}={md['name']}"
-    )
+    page = store.list(TRIAL, md["namespace"], label_selector=f"{LABEL_EXPERIMENT}={md['name']}")
     return [
         t
         for t in page.items
-        if any(
-            ref.get("uid") == md["uid"] for ref in t["metadata"].get("ownerReferences") or []
-        )
+        if any(ref.get("uid") == md["uid"] for ref in t["metadata"].get("ownerReferences") or [])
     ]
 
 
@@ -51,7 +47,9 @@ def finish_running(obj: Resource, cond_type: str, reason: str, message: str) -> 
     Running condition with status False, its reason unchanged)."""
     running = get_condition(obj, "Running")
     if running is not None and running.get("status") == "True":
-        set_condition(obj, "Running", False, str(running.get("reason")), str(running.get("message")))
+        set_condition(
+            obj, "Running", False, str(running.get("reason")), str(running.get("message"))
+        )
     set_condition(obj, cond_type, True, reason, message)
 
 
@@ -61,6 +59,4 @@ def is_finished_trial(trial: Resource) -> bool:
 
 def remove_condition(obj: Resource, cond_type: str) -> None:
     status: dict[str, Any] = obj.setdefault("status", {})
-    status["conditions"] = [
-        c for c in status.get("conditions") or [] if c.get("type") != cond_type
-    ]
+    status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != cond_type]

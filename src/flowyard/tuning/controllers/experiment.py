@@ -93,7 +93,9 @@ class ExperimentController(Controller):
                 return
         more = add - len(pending[:add])
         if more > 0 and not ended:
-            self._request(suggestion, len((suggestion.get("status") or {}).get("suggestions") or []) + more)
+            self._request(
+                suggestion, len((suggestion.get("status") or {}).get("suggestions") or []) + more
+            )
 
     def _create_trial(self, exp: Resource, item: dict[str, Any]) -> bool:
         """Create the Trial for ``item``; on a template that cannot be rendered the
@@ -170,7 +172,9 @@ class ExperimentController(Controller):
             if is_finished_trial(trial):
                 continue
             new = copy.deepcopy(trial)
-            finish_running(new, "Killed", "TrialKilled", "Trial has been killed: the experiment ended")
+            finish_running(
+                new, "Killed", "TrialKilled", "Trial has been killed: the experiment ended"
+            )
             new.setdefault("status", {})["completionTime"] = now_iso()
             try:
                 self.store.update_status(new)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from flowyard.controllers.base import Controller, ObjectKey, Result
 from flowyard.errors import AlreadyExistsError, FlowyardError, NotFoundError
@@ -57,7 +57,7 @@ def objective_history(trial: Resource) -> list[float]:
 
 class TrialController(Controller):
     kind = TRIAL
-    owns: tuple[KindInfo, ...] = (JOB,)
+    owns: ClassVar[tuple[KindInfo, ...]] = (JOB,)
     workers = 4
 
     def reconcile(self, key: ObjectKey) -> Result | None:
@@ -161,8 +161,10 @@ class TrialController(Controller):
         finish_running(new, cond_type, reason, message)
         status["completionTime"] = now_iso()
         self.store.update_status(new)
-        kind = "Warning" if cond_type in ("Failed", "MetricsUnavailable") else "Normal"
-        self.events.record(trial, kind, reason, message)
+        if cond_type in ("Failed", "MetricsUnavailable"):
+            self.events.record(trial, "Warning", reason, message)
+        else:
+            self.events.record(trial, "Normal", reason, message)
 
     @staticmethod
     def _save_history(trial: Resource, values: list[float]) -> None:
@@ -204,7 +206,10 @@ class TrialController(Controller):
             ]
             if rule.should_stop(values, completed):
                 self._finish(
-                    trial, "EarlyStopped", "TrialEarlyStopped", "Trial is early stopped",
+                    trial,
+                    "EarlyStopped",
+                    "TrialEarlyStopped",
+                    "Trial is early stopped",
                     observation=observation,
                 )
                 return None
