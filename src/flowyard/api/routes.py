@@ -7,6 +7,7 @@ listing across all namespaces). Items have ``/status`` and ``/log`` subresources
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -105,86 +106,42 @@ def build_router(service: ResourceService) -> APIRouter:
         obj = await run_in_threadpool(service.create, request.state.user, info, ns, body)
         return JSONResponse(obj, status_code=201)
 
-    async def get(request: Request) -> Response:
+    async def on_item(
+        request: Request, method: Callable[..., Any], *args: Any, **kw: Any
+    ) -> Response:
+        """Call ``method(user, kind, namespace, name, *args)`` off the event loop."""
         info = _kind(request)
         obj = await run_in_threadpool(
-            service.get,
+            method,
             request.state.user,
             info,
             _namespace(request, info),
             request.path_params["name"],
+            *args,
+            **kw,
         )
         return JSONResponse(obj)
+
+    async def get(request: Request) -> Response:
+        return await on_item(request, service.get)
 
     async def replace(request: Request) -> Response:
-        info = _kind(request)
-        body = await read_object(request)
-        obj = await run_in_threadpool(
-            service.update,
-            request.state.user,
-            info,
-            _namespace(request, info),
-            request.path_params["name"],
-            body,
-        )
-        return JSONResponse(obj)
+        return await on_item(request, service.update, await read_object(request))
 
     async def patch(request: Request) -> Response:
-        info = _kind(request)
-        body = await read_object(request)
-        obj = await run_in_threadpool(
-            service.patch,
-            request.state.user,
-            info,
-            _namespace(request, info),
-            request.path_params["name"],
-            body,
-        )
-        return JSONResponse(obj)
+        return await on_item(request, service.patch, await read_object(request))
 
     async def delete(request: Request) -> Response:
-        info = _kind(request)
-        obj = await run_in_threadpool(
-            service.delete,
-            request.state.user,
-            info,
-            _namespace(request, info),
-            request.path_params["name"],
-            request.query_params.get("propagationPolicy"),
-        )
-        return JSONResponse(obj)
-
-    async def get_status(request: Request) -> Response:
-        return await get(request)
+        return await on_item(request, service.delete, request.query_params.get("propagationPolicy"))
 
     async def replace_status(request: Request) -> Response:
-        info = _kind(request)
-        body = await read_object(request)
-        obj = await run_in_threadpool(
-            service.update_status,
-            request.state.user,
-            info,
-            _namespace(request, info),
-            request.path_params["name"],
-            body,
-        )
-        return JSONResponse(obj)
+        return await on_item(request, service.update_status, await read_object(request))
 
     async def patch_status(request: Request) -> Response:
-        info = _kind(request)
         body = await read_object(request)
         if set(body) - {"status", "metadata", "apiVersion", "kind"}:
             raise BadRequestError("a status patch may only change status")
-        obj = await run_in_threadpool(
-            service.patch,
-            request.state.user,
-            info,
-            _namespace(request, info),
-            request.path_params["name"],
-            body,
-            status=True,
-        )
-        return JSONResponse(obj)
+        return await on_item(request, service.patch, body, status=True)
 
     async def read_log(request: Request) -> Response:
         info = _kind(request)
@@ -206,7 +163,7 @@ def build_router(service: ResourceService) -> APIRouter:
         ("/{name}", "PUT", replace, True, [], True),
         ("/{name}", "PATCH", patch, True, [], True),
         ("/{name}", "DELETE", delete, True, delete_query, False),
-        ("/{name}/status", "GET", get_status, True, [], False),
+        ("/{name}/status", "GET", get, True, [], False),
         ("/{name}/status", "PUT", replace_status, True, [], True),
         ("/{name}/status", "PATCH", patch_status, True, [], True),
         ("/{name}/log", "GET", read_log, True, log_query, False),
