@@ -24,10 +24,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flowyard.kfp_api import register_kinds  # noqa: E402
-from flowyard.kfp_api.names import CREATED_AT  # noqa: E402
-from flowyard.store import SqlStore  # noqa: E402
-from tests.support.server import RunningServer  # noqa: E402
+from tests.support.server import RunningServer
+
+from flowyard.kfp_api import register_kinds
+from flowyard.kfp_api.names import CREATED_AT
+from flowyard.store import SqlStore
 
 SPEC: dict[str, Any] = {
     "pipelineInfo": {"name": "bench"},

@@ -10,7 +10,7 @@ Today there is one user, the admin, whose token is in ``FLOWYARD_HOME/credential
 roles plug in as another Authorizer.
 
 The middleware is plain ASGI (no per-request overhead of Starlette's BaseHTTPMiddleware). Only
-``/healthz``, ``/livez`` and ``/readyz`` are open, as on a Kubernetes API server: they carry no
+``/healthz``, ``/livez``, ``/readyz`` and KFP's ``/apis/v2beta1/healthz`` are open, as on a Kubernetes API server: they carry no
 data. Nothing trusts a client-supplied identity header.
 """
 
@@ -26,7 +26,8 @@ import orjson
 
 from flowyard.errors import ForbiddenError, UnauthorizedError
 
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+# /apis/v2beta1/healthz: kfp.Client() probes it while it is constructed (KFP serves it openly).
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/apis/v2beta1/healthz"})
 
 
 @dataclass(frozen=True)
