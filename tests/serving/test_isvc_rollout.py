@@ -128,8 +128,9 @@ def test_canary_split_promotion_and_rollback(server: RunningServer, models: dict
 def _replicas(marker: str) -> int:
     count = 0
     for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if "flowyard.serving.server" in cmd and marker in cmd:
+        argv = proc.info["cmdline"] or []
+        cmd = " ".join(argv)  # the executor's shell wrapper carries the same words: skip it
+        if argv and "python" in argv[0] and "flowyard.serving.server" in cmd and marker in cmd:
             count += 1
     return count
 

@@ -10,8 +10,8 @@ Today there is one user, the admin, whose token is in ``FLOWYARD_HOME/credential
 roles plug in as another Authorizer.
 
 The middleware is plain ASGI (no per-request overhead of Starlette's BaseHTTPMiddleware). Only
-``/healthz``, ``/livez``, ``/readyz`` and KFP's ``/apis/v2beta1/healthz`` are open, as on a Kubernetes API server: they carry no
-data. Nothing trusts a client-supplied identity header.
+``/healthz``, ``/livez``, ``/readyz`` and KFP's ``/apis/v2beta1/healthz`` are open, as on a
+Kubernetes API server and KFP: they carry no data. Nothing trusts a client-supplied identity header.
 """
 
 from __future__ import annotations

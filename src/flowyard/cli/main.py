@@ -89,12 +89,7 @@ def apply(
             if namespace:
                 obj.setdefault("metadata", {}).setdefault("namespace", namespace)
             try:
-                md = obj.get("metadata") or {}
-                if not md.get("name") and md.get("generateName"):
-                    # generateName objects (Argo workflows) are new each time: create them
-                    result, action = client.create(obj), "created"
-                else:
-                    result, action = client.apply(obj)
+                result, action = client.apply(obj)
             except FlowyardError as exc:
                 failed = True
                 err.print(

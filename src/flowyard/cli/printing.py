@@ -45,7 +45,8 @@ def cell(obj: dict[str, Any], column: PrinterColumn) -> str:
     if column.type == "duration":
         if not values:
             return ""
-        end = (obj.get("status") or {}).get("completionTime")
+        status = obj.get("status") or {}
+        end = status.get("completionTime") or status.get("finishTime") or status.get("finishedAt")
         stop = _ts(end) if end else time.time()
         return short_duration(stop - _ts(values[0]))
     if column.name == "Completions" and obj.get("kind") == "Job":

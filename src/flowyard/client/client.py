@@ -162,11 +162,14 @@ class Client(PipelinesMixin):
 
     def apply(self, obj: Resource) -> tuple[Resource, str]:
         """Create ``obj`` or bring the stored one in line with it, as ``kubectl apply`` does
-        (a three-way merge against the manifest kept in the last-applied annotation).
+        (a three-way merge against the manifest kept in the last-applied annotation). An object
+        with only ``generateName`` is always created.
         Returns the object and ``"created"``, ``"configured"`` or ``"unchanged"``."""
         info = self.kind_of(obj)
         desired = copy.deepcopy(obj)
         md = desired.setdefault("metadata", {})
+        if not md.get("name") and md.get("generateName"):
+            return self.create(desired), "created"  # a new object each time (Argo workflows)
         applied = copy.deepcopy(obj)
         applied.get("metadata", {}).get("annotations", {}).pop(LAST_APPLIED, None)
         md.setdefault("annotations", {})[LAST_APPLIED] = orjson.dumps(
