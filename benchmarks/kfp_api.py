@@ -5,13 +5,19 @@ of creating 100 runs back to back through ``kfp.Client``.
 
 The stored runs are written straight into a fresh FLOWYARD_HOME's store (finished, with a
 realistic status of three tasks) before the server starts; the server is a real ``flowyard up``.
-Prints the cold first page (the API builds its in-memory index), then warm page latencies
-(median / p95) for the default sort, ``created_at desc``, and a filtered list.
+Prints the cold first page (the API builds its in-memory index at startup; the first call
+waits for it if it is not done), then warm page latencies (median / p95) for the default sort,
+``created_at desc``, a filtered list and a next page, each measured twice: through
+``kfp.Client`` and with plain ``httpx`` (the server's share: the difference is the kfp client's
+model deserialization). The load average is printed with the numbers: timings on a busy
+machine are not comparable to a quiet one.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -104,6 +110,12 @@ def summary(ms: list[float]) -> str:
     return f"median {statistics.median(ms):6.1f} ms   p95 {p95:6.1f} ms"
 
 
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    cpus = os.cpu_count()
+    return f"load average (1, 5, 15 min): {one:.2f} {five:.2f} {fifteen:.2f} on {cpus} CPUs"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10_000)
@@ -121,6 +133,12 @@ def main() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 client = kfp.Client(host=server.url, existing_token=server.token)
+            import httpx
+
+            http = httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}
+            )
+            print(load_average())
             t = time.perf_counter()
             first = client.list_runs(page_size=20)
             print(
@@ -139,11 +157,27 @@ def main() -> None:
                     page_size=20, sort_by="name desc", filter=failed
                 ),
             }
-            for label, fn in cases.items():
-                print(f"{label:55s} {summary(timed(fn, args.pages))}")
             token = first.next_page_token
-            ms = timed(lambda: client.list_runs(page_size=20, page_token=token), args.pages)
-            print(f"{'list_runs next page (page_token)':55s} {summary(ms)}")
+            cases["list_runs next page (page_token)"] = lambda: client.list_runs(
+                page_size=20, page_token=token
+            )
+            raw = {
+                "list_runs page_size=20 (created_at)": {},
+                "list_runs page_size=20 created_at desc": {"sort_by": "created_at desc"},
+                "list_runs page_size=20 filter state=FAILED, name desc": {
+                    "sort_by": "name desc",
+                    "filter": failed,
+                },
+                "list_runs next page (page_token)": {"page_token": token},
+            }
+            for label, fn in cases.items():
+                params = {"page_size": 20, **raw[label]}
+
+                def plain(params: dict[str, Any] = params) -> None:
+                    http.get("/apis/v2beta1/runs", params=params).raise_for_status()
+
+                print(f"{label:55s} kfp.Client {summary(timed(fn, args.pages))}")
+                print(f"{'':55s} httpx      {summary(timed(plain, args.pages))}")
 
             spec = json.loads(json.dumps(SPEC))
             spec["root"] = {"dag": {"tasks": {}}}
@@ -151,19 +185,21 @@ def main() -> None:
             from tests.kfp_api import pipelines
 
             package = pipelines.compile_to(pipelines.adder, Path(tmp) / "adder.yaml")
-            ms = timed(
-                lambda: client.run_pipeline(
-                    exp.experiment_id,
-                    "bench create",
-                    pipeline_package_path=str(package),
-                    params={"x": 1, "y": 2},
-                ),
-                args.creates,
-            )
+            with contextlib.redirect_stdout(io.StringIO()):  # kfp prints a link per run
+                ms = timed(
+                    lambda: client.run_pipeline(
+                        exp.experiment_id,
+                        "bench create",
+                        pipeline_package_path=str(package),
+                        params={"x": 1, "y": 2},
+                    ),
+                    args.creates,
+                )
             print(
                 f"{'create run via kfp.Client (run_pipeline), per call':55s} {summary(ms)}  "
                 f"total {sum(ms) / 1000:.1f} s for {args.creates}"
             )
+            print(load_average())
         finally:
             server.stop()
 

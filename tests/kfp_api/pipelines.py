@@ -25,6 +25,11 @@ def sleep_for(seconds: int) -> None:
     time.sleep(seconds)
 
 
+@dsl.component(base_image=IMAGE)
+def echo(text: str) -> str:
+    return text
+
+
 @dsl.pipeline(name="adder")
 def adder(x: int = 1, y: int = 2) -> None:
     add(a=x, b=y)
@@ -38,6 +43,11 @@ def writer(text: str = "hello") -> None:
 @dsl.pipeline(name="sleeper")
 def sleeper(seconds: int = 60) -> None:
     sleep_for(seconds=seconds)
+
+
+@dsl.pipeline(name="schedule-stamp")
+def schedule_stamp() -> None:
+    echo(text=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER)
 
 
 def compile_to(func: object, path: Path) -> Path:

@@ -40,6 +40,19 @@ def test_cron_six_fields_seconds_first_and_end_time() -> None:
     assert next_fire(spec, T0, datetime(2024, 1, 3, 10, tzinfo=UTC).timestamp()) is None
 
 
+def test_fire_times_are_strictly_after_the_start_time_as_in_kfp() -> None:
+    start = "2024-01-01T00:00:00Z"
+    periodic: dict[str, Any] = {
+        "trigger": {"periodicSchedule": {"intervalSecond": 10, "startTime": start}}
+    }
+    assert due_times(periodic, T0 + 500, None, T0 + 25, limit=10) == [T0 + 10, T0 + 20]
+    cron: dict[str, Any] = {
+        "trigger": {"cronSchedule": {"cron": "0 * * * * *", "startTime": start}}
+    }
+    assert due_times(cron, T0 + 500, None, T0 + 125, limit=10) == [T0 + 60, T0 + 120]
+    assert due_times({**cron, "noCatchup": True}, T0 + 500, None, T0 + 30, limit=10) == []
+
+
 def test_refiring_after_a_lost_status_write_creates_no_second_run(tmp_path: Path) -> None:
     register_kinds()
     ir = yaml.safe_load(pipelines.compile_to(pipelines.adder, tmp_path / "a.yaml").read_text())

@@ -16,7 +16,9 @@ import yaml
 
 CORPUS = Path(__file__).parent / "corpus"
 JOBS = "/apis/batch/v1/namespaces/default/jobs"
-_HEADER = re.compile(rb"^#\s*(expect-status|expect-message|expect-cli-message|path|cli-args):\s*(.*)$")
+_HEADER = re.compile(
+    rb"^#\s*(expect-status|expect-message|expect-cli-message|path|cli-args):\s*(.*)$"
+)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,9 @@ def http(server: RunningServer, timeout: float = 60) -> httpx.Client:
     )
 
 
-def run_cli(server: RunningServer, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    server: RunningServer, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """``python -m flowyard.cli.main ARGS`` against ``server`` (token from its home)."""
     return subprocess.run(
         [sys.executable, "-m", "flowyard.cli.main", *args],
@@ -58,4 +60,6 @@ def server_errors_logged(server: RunningServer) -> list[str]:
     log = server.home / "server.out"
     if not log.exists():
         return []
-    return [line for line in log.read_text(errors="replace").splitlines() if "unhandled error" in line]
+    return [
+        line for line in log.read_text(errors="replace").splitlines() if "unhandled error" in line
+    ]

@@ -57,7 +57,10 @@ PLANS = [
     *(Plan(f"short-{i}", "sleep 0.5") for i in range(6)),
     *(Plan(f"slow-{i}", "sleep 3") for i in range(6)),
     *(Plan(f"fail-{i}", "sleep 1; exit 1", fails=True) for i in range(4)),
-    *(Plan(f"indexed-{i}", "sleep 2", completions=3, parallelism=3, indexed=True) for i in range(2)),
+    *(
+        Plan(f"indexed-{i}", "sleep 2", completions=3, parallelism=3, indexed=True)
+        for i in range(2)
+    ),
     *(Plan(f"serial-{i}", "sleep 2", completions=2) for i in range(2)),
 ]
 

@@ -7,6 +7,11 @@ pins ``group``, ``version`` and ``plural`` to what the server's discovery lists 
 plural), leaves ``namespace``, ``name``, query parameters and bodies to the fuzzer, and describes
 the body's metadata so generated objects get past the first checks. ``watch`` and ``follow`` are
 dropped: they open streams that only end on a timeout (tests/e2e covers them).
+
+Bounded for a 2-core machine: the examples and fuzzing phases, ``MAX_EXAMPLES`` cases per
+operation, one worker (two tripped an internal schemathesis error), a fixed seed. The coverage
+phase alone takes ~90 s here; what it found beyond fuzzing (a list as ``metadata`` in a PATCH) is
+pinned by a regression test in test_bad_input.py.
 """
 
 from __future__ import annotations
@@ -111,12 +116,11 @@ def test_no_operation_answers_5xx(server: RunningServer, tmp_path: Path) -> None
         "--checks", "not_a_server_error",
         "--max-examples", str(MAX_EXAMPLES),
         "--seed", str(SEED),
-        "--phases", "examples,coverage,fuzzing",
-        "--workers", "2",
+        "--phases", "examples,fuzzing",
+        "--workers", "1",
         "--request-timeout", "20",
         "--suppress-health-check", "all",
         "--no-shrink",
-        "--max-time", "150",
     ]  # fmt: skip
     result = subprocess.run(
         command,

@@ -3,6 +3,7 @@ CLI, and waiting on status."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -51,15 +52,36 @@ def wait_for(server: RunningServer, name: str, check: Any, timeout: float = 90.0
         if check(isvc):
             return isvc
         time.sleep(0.2)
-    raise AssertionError(f"timed out; last status: {yaml.safe_dump(isvc.get('status'))}\n"
-                         f"{server.output()}")
-
-
-def wait_ready(server: RunningServer, name: str, timeout: float = 90.0) -> dict[str, Any]:
-    return wait_for(
-        server, name, lambda o: condition(o, "Ready").get("status") == "True", timeout
+    raise AssertionError(
+        f"timed out; last status: {yaml.safe_dump(isvc.get('status'))}\n{server.output()}"
     )
 
 
+def wait_ready(server: RunningServer, name: str, timeout: float = 90.0) -> dict[str, Any]:
+    return wait_for(server, name, lambda o: condition(o, "Ready").get("status") == "True", timeout)
+
+
 def predict(url: str, model: str, rows: list[list[float]], **kw: Any) -> httpx.Response:
-    return httpx.post(f"{url}/v1/models/{model}:predict", json={"instances": rows}, timeout=60, **kw)
+    return httpx.post(
+        f"{url}/v1/models/{model}:predict", json={"instances": rows}, timeout=60, **kw
+    )
+
+
+def stop_replicas(home: Path) -> None:
+    """Stop the replicas a test control plane left running (the control plane keeps them on
+    shutdown so that a restart adopts them). Only processes under this test's home are touched."""
+    import psutil
+
+    marker = str(home)
+    victims = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if marker in " ".join(proc.info["cmdline"] or []) and "/executor/isvc." in " ".join(
+                proc.info["cmdline"] or []
+            ):
+                victims.append(proc)
+                victims.extend(proc.children(recursive=True))
+    for proc in victims:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    psutil.wait_procs(victims, timeout=10)

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.serving.conftest import MODELS_DIR
-from tests.serving.isvc_support import cli, condition, predict, wait_for, wait_ready
+from tests.serving.isvc_support import cli, condition, predict, stop_replicas, wait_for, wait_ready
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -50,6 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     ).start()
     yield srv
     srv.stop()
+    stop_replicas(srv.home)
 
 
 def _isvc(name: str, predictor: dict[str, Any], annotations: dict[str, str] | None = None) -> str:
@@ -74,7 +75,9 @@ def _labels(url: str, name: str, n: int) -> list[int]:
     return [predict(url, name, ROW).json()["predictions"][0] for _ in range(n)]
 
 
-def test_canary_split_promotion_and_rollback(server: RunningServer, models: dict[int, Path]) -> None:
+def test_canary_split_promotion_and_rollback(
+    server: RunningServer, models: dict[int, Path]
+) -> None:
     tags = {"serving.kserve.io/enable-tag-routing": "true"}
     _apply(server, _isvc("canary", _sklearn(models[0]), tags))
     url = wait_ready(server, "canary")["status"]["url"]
@@ -103,8 +106,10 @@ def test_canary_split_promotion_and_rollback(server: RunningServer, models: dict
     isvc = wait_for(
         server,
         "canary",
-        lambda o: o["status"]["components"]["predictor"].get("latestRolledoutRevision")
-        == "canary-predictor-00002",
+        lambda o: (
+            o["status"]["components"]["predictor"].get("latestRolledoutRevision")
+            == "canary-predictor-00002"
+        ),
     )
     predictor = isvc["status"]["components"]["predictor"]
     assert predictor["previousRolledoutRevision"] == "canary-predictor-00001"
@@ -114,11 +119,14 @@ def test_canary_split_promotion_and_rollback(server: RunningServer, models: dict
     isvc = wait_for(
         server,
         "canary",
-        lambda o: o["status"]["components"]["predictor"].get("latestReadyRevision")
-        == "canary-predictor-00003",
+        lambda o: (
+            o["status"]["components"]["predictor"].get("latestReadyRevision")
+            == "canary-predictor-00003"
+        ),
     )
     split = {
-        t["revisionName"]: t["percent"] for t in isvc["status"]["components"]["predictor"]["traffic"]
+        t["revisionName"]: t["percent"]
+        for t in isvc["status"]["components"]["predictor"]["traffic"]
     }
     assert split == {"canary-predictor-00003": 0, "canary-predictor-00002": 100}
     assert set(_labels(url, "canary", 20)) == {1}
@@ -166,7 +174,7 @@ def test_scale_to_zero_holds_first_request(
 class _Sink(BaseHTTPRequestHandler):
     events: list[tuple[dict[str, str], bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         self.events.append(({k.lower(): v for k, v in self.headers.items()}, body))
         self.send_response(202)
@@ -191,12 +199,12 @@ def test_logger_sends_cloudevents(server: RunningServer, models: dict[int, Path]
         while len(_Sink.events) < 6 and time.monotonic() < deadline:
             time.sleep(0.1)
         types = sorted(h["ce-type"] for h, _ in _Sink.events)
-        assert types == ["org.kubeflow.serving.inference.request"] * 3 + [
-            "org.kubeflow.serving.inference.response"
-        ] * 3
-        headers, body = next(
-            e for e in _Sink.events if e[0]["ce-type"].endswith("response")
+        assert (
+            types
+            == ["org.kubeflow.serving.inference.request"] * 3
+            + ["org.kubeflow.serving.inference.response"] * 3
         )
+        headers, body = next(e for e in _Sink.events if e[0]["ce-type"].endswith("response"))
         assert headers["ce-specversion"] == "1.0"
         assert headers["ce-inferenceservicename"] == "logged"
         assert json.loads(body) == {"predictions": [1]}
@@ -204,6 +212,7 @@ def test_logger_sends_cloudevents(server: RunningServer, models: dict[int, Path]
         assert requests == [{"instances": ROW}] * 3
     finally:
         sink.shutdown()
+        sink.server_close()
         cli(server, "delete", "isvc", "logged")
 
 
@@ -244,8 +253,10 @@ def test_bad_inputs_are_reported_in_status(server: RunningServer, tmp_path: Path
         isvc = wait_for(
             server,
             name,
-            lambda o: (o.get("status") or {}).get("modelStatus", {}).get("transitionStatus")
-            == "BlockedByFailedLoad",
+            lambda o: (
+                (o.get("status") or {}).get("modelStatus", {}).get("transitionStatus")
+                == "BlockedByFailedLoad"
+            ),
         )
         failure = isvc["status"]["modelStatus"]["lastFailureInfo"]
         assert failure["reason"] == "ModelLoadFailed", failure

@@ -13,7 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving.isvc_support import EXAMPLES, cli, condition, get, predict, wait_for, wait_ready
+from tests.serving.isvc_support import (
+    EXAMPLES,
+    cli,
+    condition,
+    get,
+    predict,
+    stop_replicas,
+    wait_for,
+    wait_ready,
+)
 from tests.support.server import RunningServer
 
 pytestmark = [
@@ -56,6 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     ).start()
     yield srv
     srv.stop()
+    stop_replicas(srv.home)
 
 
 def _apply_and_wait(server: RunningServer, sample: str, name: str) -> dict[str, object]:
@@ -92,9 +102,7 @@ def test_sklearn_v1_sample(server: RunningServer) -> None:
 def test_sklearn_modelformat_and_v2_samples(server: RunningServer) -> None:
     isvc = _apply_and_wait(server, "sklearn-iris-v2.yaml", "sklearn-irisv2")
     url = isvc["status"]["url"]
-    body = {
-        "inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": ROWS}]
-    }
+    body = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": ROWS}]}
     answer = httpx.post(f"{url}/v2/models/sklearn-irisv2/infer", json=body, timeout=30)
     assert answer.status_code == 200, answer.text
     assert answer.json()["outputs"][0]["data"] == [1, 1]

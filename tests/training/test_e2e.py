@@ -205,8 +205,12 @@ while not (out / "worker-done").exists():
 """
 WORKER_137_ONCE = """
 import os, pathlib, sys
+import time
 out = pathlib.Path(os.environ["OUT"])
 if not (out / "crashed").exists():
+    end = time.time() + 60
+    while not (out / "master.pid").exists() and time.time() < end:
+        time.sleep(0.05)   # crash only once the master runs, so it has something to stop
     (out / "crashed").write_text("x")
     sys.exit(137)   # as a container killed by SIGKILL (the OOM killer) reports it
 (out / "worker-done").write_text("x")
@@ -266,6 +270,32 @@ def test_active_deadline_fails_a_hung_job(server: RunningServer, tmp_path: Path)
     assert "deadline" in get_condition(failed, "Failed")["message"].lower()
     for pidfile in ("hung-master-0", "hung-worker-0"):
         assert pid_gone(int((tmp_path / pidfile).read_text())), pidfile
+
+
+def test_deleting_a_running_job_stops_its_replicas(server: RunningServer, tmp_path: Path) -> None:
+    hold = (
+        "import os, time; open(os.environ['OUT'] + '/' + os.environ['HOSTNAME'], 'w')"
+        ".write(str(os.getpid())); time.sleep(300)"
+    )
+    env = [{"name": "OUT", "value": str(tmp_path)}]
+    job = v1job(
+        "PyTorchJob",
+        "doomed",
+        {
+            "Master": replica("pytorch", hold, env=env),
+            "Worker": replica("pytorch", hold, 2, env=env),
+        },
+    )
+    with server.client() as client:
+        client.create(job)
+        wait(server, "pytorchjobs", "doomed", "Running", 60)
+        pidfiles = [tmp_path / f"doomed-{r}" for r in ("master-0", "worker-0", "worker-1")]
+        end = time.monotonic() + 30
+        while not all(p.exists() for p in pidfiles) and time.monotonic() < end:
+            time.sleep(0.1)
+        client.delete("pytorchjobs", "doomed")
+    for pidfile in pidfiles:
+        assert pid_gone(int(pidfile.read_text())), f"{pidfile.name} kept running after delete"
 
 
 # -- bad input at apply time -------------------------------------------------------------------

@@ -157,7 +157,7 @@ def test_plan_v1_process_specs(tmp_path: Path) -> None:
     assert spec.name.endswith(".3.worker-0") and spec.deadline_seconds == 12.5
     assert spec.labels["training.kubeflow.org/replica-type"] == "worker"
     assert spec.env["HOSTNAME"] == "pt-worker-0" and spec.env["RANK"] == "1"
-    assert spec.log_path.endswith("pytorchjob/pt/pt-worker-0.log")
+    assert spec.log_path.endswith("logs/default/pytorchjobs/pt/pt-worker-0.log")
     assert spec.argv[1:] == ["-c", "pass"]
 
 

@@ -1,14 +1,15 @@
-"""Reading request bodies: size limit, JSON or YAML, JSON merge patch (RFC 7386)."""
+"""Reading request bodies: size limit, then JSON or YAML decoded safely
+(:mod:`flowyard.resources.documents`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-import yaml
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from flowyard.errors import BadRequestError, TooLargeError, UnsupportedMediaTypeError
+from flowyard.resources.documents import load_json, load_yaml
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # Kubernetes' request limit for one object
 
@@ -40,17 +41,10 @@ async def read_object(request: Request) -> dict[str, Any]:
         raise BadRequestError("the request body is empty; send the object as JSON")
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise BadRequestError(f"the request body is not valid YAML: {exc}") from None
-        except RecursionError:  # PyYAML composes nested nodes recursively
-            raise BadRequestError("the request body is nested too deeply to parse") from None
+        # Parsing YAML is slow (seconds for megabytes): keep it off the event loop.
+        value = await run_in_threadpool(load_yaml, raw, "the request body")
     elif ctype in ("application/json", "application/merge-patch+json", "*/*", ""):
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequestError(f"the request body is not valid JSON: {exc}") from None
+        value = await run_in_threadpool(load_json, raw, "the request body")
     else:
         raise UnsupportedMediaTypeError(
             f'unsupported content type "{ctype}"; use application/json, application/yaml or '

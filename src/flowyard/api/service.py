@@ -110,6 +110,9 @@ class ResourceService:
         """Apply a JSON merge patch to the latest stored object, retrying on write conflicts
         (as the Kubernetes API server does). A ``metadata.resourceVersion`` in the patch is a
         precondition and is not retried."""
+        for key in ("metadata", "spec", "status"):
+            if patch.get(key) is not None and not isinstance(patch[key], dict):
+                raise InvalidError(f"{key}: Invalid value: must be an object in a merge patch")
         precondition = (patch.get("metadata") or {}).get("resourceVersion")
         for _ in range(10):
             current = self.get(user, info, namespace, name)

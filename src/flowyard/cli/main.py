@@ -18,7 +18,7 @@ from rich.console import Console
 from flowyard import __version__
 from flowyard.cli import manifests, pipelines, printing
 from flowyard.client import Client
-from flowyard.errors import FlowyardError, NotFoundError
+from flowyard.errors import BadRequestError, FlowyardError, NotFoundError
 
 app = typer.Typer(
     add_completion=False,
@@ -84,10 +84,19 @@ def apply(
 ) -> None:
     """Create or update resources from YAML/JSON manifests (multi-document)."""
     failed = False
+    objects = manifests.load_manifests(filename)
+    if not objects:
+        err.print("error: no objects passed to apply")
+        raise typer.Exit(1)
     with Client() as client:
-        for where, obj in manifests.load_manifests(filename):
+        for where, obj in objects:
             if namespace:
-                obj.setdefault("metadata", {}).setdefault("namespace", namespace)
+                md = obj.setdefault("metadata", {})
+                if md.setdefault("namespace", namespace) != namespace:
+                    raise BadRequestError(
+                        f'{where}: the namespace from the provided object "{md["namespace"]}" '
+                        f'does not match the namespace "{namespace}"; drop -n or fix the manifest'
+                    )
             try:
                 result, action = client.apply(obj)
             except FlowyardError as exc:

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from flowyard.errors import BadRequestError
+from flowyard.resources.documents import load_yaml_documents
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -40,20 +39,34 @@ def load_manifests(sources: list[str]) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     for name, text in (item for source in sources for item in _files(source)):
         try:
-            docs = list(yaml.safe_load_all(text))
-        except yaml.YAMLError as exc:
-            raise BadRequestError(f"error parsing {name}: {exc}") from None
+            docs = list(load_yaml_documents(text, name))
+        except BadRequestError as exc:
+            raise BadRequestError(f"error parsing {exc.message}") from None
         for index, doc in enumerate(docs):
             if doc is None:
                 continue
             where = f"{name}#{index + 1}" if len(docs) > 1 else name
-            if not isinstance(doc, dict):
-                raise BadRequestError(
-                    f"{where}: a manifest must be a mapping with apiVersion, "
-                    f"kind and metadata, not a {type(doc).__name__}"
+            is_list = isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List")
+            if is_list and isinstance(doc.get("items"), list):
+                out.extend(
+                    (f"{where}[{i}]", _checked(item, f"{where}[{i}]"))
+                    for i, item in enumerate(doc["items"])
                 )
-            if str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
-                out.extend((f"{where}[{i}]", item) for i, item in enumerate(doc["items"]))
             else:
-                out.append((where, doc))
+                out.append((where, _checked(doc, where)))
     return out
+
+
+def _checked(doc: Any, where: str) -> dict[str, Any]:
+    """``doc`` if it can be sent as an object: a mapping whose metadata is a mapping."""
+    if not isinstance(doc, dict):
+        raise BadRequestError(
+            f"{where}: a manifest must be a mapping with apiVersion, kind and "
+            f"metadata, not a {type(doc).__name__}"
+        )
+    if not isinstance(doc.get("metadata", {}), dict):
+        raise BadRequestError(
+            f"{where}: metadata must be a mapping (name, namespace, labels, "
+            f"...), not a {type(doc['metadata']).__name__}"
+        )
+    return doc

@@ -21,7 +21,9 @@ from flowyard.client.discovery import registry_from_discovery
 from flowyard.client.pipelines import PipelinesMixin
 from flowyard.errors import (
     ConflictError,
+    FieldCause,
     FlowyardError,
+    InvalidError,
     NotFoundError,
     ServerNotRunningError,
     error_from_status,
@@ -85,6 +87,13 @@ class Client(PipelinesMixin):
         return ref if isinstance(ref, KindInfo) else self.registry.resolve(ref)
 
     def kind_of(self, obj: Resource) -> KindInfo:
+        """The kind of a manifest; InvalidError when apiVersion or kind is missing."""
+        for key, example in (("apiVersion", "batch/v1"), ("kind", "Job")):
+            if not isinstance(obj.get(key), str) or not obj.get(key):
+                raise InvalidError(
+                    f'{key}: Required value: set {key} (e.g. "{example}")',
+                    causes=[FieldCause(key, "Required value", "FieldValueRequired")],
+                )
         return self.registry.get(obj.get("apiVersion"), obj.get("kind"))
 
     @staticmethod
@@ -168,8 +177,13 @@ class Client(PipelinesMixin):
         info = self.kind_of(obj)
         desired = copy.deepcopy(obj)
         md = desired.setdefault("metadata", {})
-        if not md.get("name") and md.get("generateName"):
-            return self.create(desired), "created"  # a new object each time (Argo workflows)
+        if not md.get("name"):
+            if md.get("generateName"):
+                return self.create(desired), "created"  # a new object each time (Argo workflows)
+            raise InvalidError(
+                "metadata.name: Required value: name or generateName is required",
+                causes=[FieldCause("metadata.name", "Required value", "FieldValueRequired")],
+            )
         applied = copy.deepcopy(obj)
         applied.get("metadata", {}).get("annotations", {}).pop(LAST_APPLIED, None)
         md.setdefault("annotations", {})[LAST_APPLIED] = orjson.dumps(

@@ -32,6 +32,7 @@ def build_router(service: ResourceService) -> APIRouter:
     """The KFP v2beta1 API over ``service`` (its store and authorizer)."""
     register_kinds()
     ctx = KfpContext(service)
+    ctx.warm_up()
     router = APIRouter(route_class=KfpRoute, tags=["kfp"])
 
     @router.get("/apis/v2beta1/healthz")

@@ -6,8 +6,11 @@ finds the object in whichever namespace it lives, then checks the caller may rea
 
 from __future__ import annotations
 
+import builtins
 import copy
-from collections.abc import Callable, Mapping
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -19,13 +22,14 @@ from flowyard.kfp_api import convert
 from flowyard.kfp_api.filters import compile_filter, parse_filter
 from flowyard.kfp_api.index import Index, Row
 from flowyard.kfp_api.names import stamp
-from flowyard.kfp_api.paging import paginate, request_from
+from flowyard.kfp_api.paging import after_key, encode_token, request_from
 from flowyard.pipelines.experiments import EXPERIMENT
 from flowyard.pipelines.kinds import API_VERSION, PIPELINE, PIPELINE_VERSION, RUN
 from flowyard.pipelines.recurring import RECURRING_RUN
 from flowyard.resources.meta import DEFAULT_NAMESPACE, Resource
 from flowyard.resources.registry import KindInfo
 
+log = logging.getLogger(__name__)
 TIME_FIELDS = frozenset({"created_at", "finished_at"})
 NOUNS = {
     PIPELINE.key: "pipeline",
@@ -60,6 +64,20 @@ class KfpContext:
                 (RECURRING_RUN, convert.summarize_recurring),
             ],
         )
+
+    def warm_up(self) -> threading.Thread:
+        """Build the index in the background, so the first list after a restart does not pay
+        for it (a request meanwhile waits for the build; a failure here is retried by it)."""
+
+        def build() -> None:
+            try:
+                self.index.sync()
+            except Exception:  # the next request syncs again and reports the error
+                log.debug("KFP index warm-up failed", exc_info=True)
+
+        thread = threading.Thread(target=build, name="kfp-index-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     # -- ids ------------------------------------------------------------------------------
 
@@ -130,7 +148,8 @@ class KfpContext:
             {**keys, "id": "id"},
             "created_at",
         )
-        test = compile_filter(parse_filter(req.filter, keys), TIME_FIELDS, translate)
+        predicates = parse_filter(req.filter, keys)
+        test = compile_filter(predicates, TIME_FIELDS, translate)
         self.index.sync()
 
         def wanted(row: Row) -> bool:
@@ -138,11 +157,26 @@ class KfpContext:
                 return False
             return (scope is None or scope(row)) and test(row)
 
-        page, total, token = paginate(self.index.select(info, wanted), req)
+        page, more = self.index.page(
+            info, req.sort_field, req.desc, after_key(req), wanted, req.page_size
+        )
+        if scope is None and not predicates:
+            total = self.index.count_in(info, namespace)
+        else:
+            total = self.index.count(info, wanted)  # KFP counts matches too (SQL COUNT)
+        token = encode_token(req, page[-1]) if more and page else ""
+        return self._bodies(info, page), total, token
+
+    def _bodies(self, info: KindInfo, rows: Iterable[Row]) -> builtins.list[Resource]:
+        """The stored objects of a page's rows, from the index's cache where it is current."""
         objects = []
-        for row in page:
-            try:
-                objects.append(self.store.get(info, row["ns"], row["rname"]))
-            except NotFoundError:
-                continue  # deleted since the index was read
-        return objects, total, token
+        for row in rows:
+            obj = self.index.body(row)
+            if obj is None:
+                try:
+                    obj = self.store.get(info, row["ns"], row["rname"])
+                except NotFoundError:
+                    continue  # deleted since the index was read
+                self.index.remember(obj)
+            objects.append(obj)
+        return objects

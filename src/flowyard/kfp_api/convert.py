@@ -85,6 +85,7 @@ def pipeline_to_kfp(obj: Resource) -> dict[str, Any]:
         "description": _spec(obj).get("description") or "",
         "created_at": rfc3339(created_epoch(obj)),
         "namespace": md.get("namespace"),
+        "tags": _spec(obj).get("tags") or {},
     }
 
 
@@ -110,6 +111,7 @@ def version_to_kfp(obj: Resource, ids: Ids) -> dict[str, Any]:
         "description": spec.get("description") or "",
         "created_at": rfc3339(created_epoch(obj)),
         "pipeline_spec": full_spec(spec),
+        "tags": spec.get("tags") or {},
     }
     if (spec.get("packageUrl") or {}).get("pipelineUrl"):
         out["package_url"] = {"pipeline_url": spec["packageUrl"]["pipelineUrl"]}

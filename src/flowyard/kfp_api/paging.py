@@ -13,11 +13,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flowyard.errors import BadRequestError
+from flowyard.kfp_api.orders import SortKey, sort_key
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 1000
@@ -100,30 +101,9 @@ def request_from(
         ) from None
 
 
-def _key(field: str) -> Callable[[Row], tuple[Any, ...]]:
-    # None sorts first; strings and numbers never share a field.
-    def key(row: Row) -> tuple[Any, ...]:
-        value = row.get(field)
-        return (value is not None, value if value is not None else 0, row["id"])
-
-    return key
-
-
-def paginate(rows: Sequence[Row], req: ListRequest) -> tuple[list[Row], int, str]:
-    """(the page, total matching rows, next page token or "") for already-filtered rows."""
-    key = _key(req.sort_field)
-    ordered = sorted(rows, key=key, reverse=req.desc)
-    start = 0
-    if req.after is not None:
-        value, ident = req.after
-        mark = key({req.sort_field: value, "id": ident})
-        start = len(ordered)
-        for i, row in enumerate(ordered):
-            k = key(row)
-            if (k < mark) if req.desc else (k > mark):
-                start = i
-                break
-    page = ordered[start : start + req.page_size]
-    more = start + req.page_size < len(ordered)
-    token = encode_token(req, page[-1]) if more and page else ""
-    return list(page), len(ordered), token
+def after_key(req: ListRequest) -> SortKey | None:
+    """The keyset position a page continues after (None for a first page)."""
+    if req.after is None:
+        return None
+    value, ident = req.after
+    return sort_key(req.sort_field, {req.sort_field: value, "id": ident})

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from flowyard.api.json import JSONResponse
-from flowyard.errors import AlreadyExistsError, BadRequestError, NotFoundError
-from flowyard.kfp_api import convert
+from flowyard.errors import AlreadyExistsError, BadRequestError, InvalidError, NotFoundError
+from flowyard.kfp_api import convert, pipeline_updates
 from flowyard.kfp_api.context import KfpContext, namespace_of, user_of
 from flowyard.kfp_api.errors import FailedPreconditionError, KfpRoute
 from flowyard.kfp_api.names import slug, stable_name
@@ -58,13 +58,22 @@ class PipelineApi:
         if not display:
             raise BadRequestError("pipeline display_name is required")
         ns = namespace_of(namespace or body.get("namespace"))
+        spec: dict[str, Any] = {
+            "displayName": display,
+            "description": body.get("description") or "",
+        }
+        if body.get("tags"):
+            if causes := pipeline_updates.tag_causes(body["tags"], "tags"):
+                raise InvalidError("Failed to create a pipeline: invalid tags", causes=causes)
+            spec["tags"] = dict(body["tags"])
         try:
+            self.ctx.index.sync()  # a renamed pipeline keeps its resource name: check names too
+            if self.ctx.index.select(
+                PIPELINE, lambda r: r["ns"] == ns and r["display_name"] == display
+            ):
+                raise AlreadyExistsError(display)
             return self.ctx.create(
-                user_of(request),
-                PIPELINE,
-                ns,
-                {"name": stable_name(display)},
-                {"displayName": display, "description": body.get("description") or ""},
+                user_of(request), PIPELINE, ns, {"name": stable_name(display)}, spec
             )
         except AlreadyExistsError:
             raise AlreadyExistsError(
@@ -260,6 +269,8 @@ def build(router: APIRouter, ctx: KfpContext) -> None:
                 f"pipeline {pipeline_id!r}"
             )
         return version
+
+    pipeline_updates.build(router, ctx, _version)
 
     @router.get(ROOT + "/{pipeline_id}")
     def get_pipeline(request: Request, pipeline_id: str) -> Response:

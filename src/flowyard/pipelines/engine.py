@@ -29,12 +29,12 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from flowyard import config
-from flowyard.errors import ConflictError, InvalidError, NotFoundError
+from flowyard.errors import ConflictError, NotFoundError
 from flowyard.executors.base import BaseExecutor, ProcessState, ProcessStatus
+from flowyard.pipelines import remote
 from flowyard.pipelines import state as st
 from flowyard.pipelines.cache import TaskCache
 from flowyard.pipelines.groups import GroupMixin
@@ -68,13 +68,9 @@ class PipelineRun(GroupMixin, StepMixin):
     ) -> None:
         resolved = resolve_run_parameters(ir, parameters or {})
         run_id = run_id or uuid.uuid4().hex[:12]
-        root = pipeline_root or ir.default_pipeline_root or str(config.artifacts_dir())
-        if "://" in root and not root.startswith("file://"):
-            raise InvalidError(
-                f"pipeline root {root!r}: only local pipeline roots are supported by this engine"
-                " so far; use a directory path"
-            )
-        root = root[len("file://") :] if root.startswith("file://") else root
+        root = remote.pipeline_root(
+            pipeline_root or ir.default_pipeline_root or str(config.artifacts_dir())
+        )
         run_dir = config.home() / "pipelines" / "runs" / run_id
         now = time.time()
         self._state: dict[str, Any] = {
@@ -88,7 +84,7 @@ class PipelineRun(GroupMixin, StepMixin):
             "startedAt": None,
             "finishedAt": None,
             "parameters": resolved,
-            "pipelineRoot": str(Path(root).absolute()),
+            "pipelineRoot": root,
             "runDir": str(run_dir),
             "workspace": str(run_dir / "workspace") if ir.workspace_size else None,
             "enableCaching": enable_caching,

@@ -94,14 +94,15 @@ def build_executor_input(
     return {"inputs": inputs, "outputs": outputs}
 
 
-def prepare_output_dirs(executor_input: dict[str, Any]) -> None:
-    """Create the parent directories of every local output, as the launcher does."""
+def prepare_output_dirs(executor_input: dict[str, Any], mount_root: str | None = None) -> None:
+    """Create the parent directories of every local output (remote ones: of their staged
+    paths under ``mount_root``), as the launcher does."""
     outputs = executor_input.get("outputs") or {}
     for spec in (outputs.get("parameters") or {}).values():
         Path(spec["outputFile"]).parent.mkdir(parents=True, exist_ok=True)
     for art_list in (outputs.get("artifacts") or {}).values():
         for art in art_list.get("artifacts") or []:
-            path = local_path(str(art.get("uri", "")))
+            path = local_path(str(art.get("uri", "")), mount_root)
             if path.startswith("/") and not path.startswith(("/s3/", "/gcs/", "/minio/")):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(outputs["outputFile"]).parent.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,11 @@ its log at ``FLOWYARD_HOME/logs/pipelines/<run id>/<task id>.log`` (attempts app
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import shutil
+import sys
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from typing import Any
 from flowyard import config
 from flowyard.executors.base import ProcessSpec, Resources
 from flowyard.pipelines import command as cmd
-from flowyard.pipelines import values
+from flowyard.pipelines import remote, values
 from flowyard.pipelines.executor_io import artifact_type, build_executor_input, join_uri
 from flowyard.pipelines.placeholders import RuntimeContext, resolve_command, resolve_runtime
 
@@ -36,6 +38,8 @@ class PreparedStep:
     executor_input: dict[str, Any]
     spec: ProcessSpec
     plan: cmd.CommandPlan
+    # the staging directory of remote artifacts, None when the step has none
+    mount_root: str | None = None
 
 
 def safe(text: str) -> str:
@@ -95,10 +99,16 @@ def prepare_step(
     container: dict[str, Any],
     ctx: RuntimeContext,
     deadline: float | None,
+    clear: bool = True,
 ) -> PreparedStep:
-    """Build the executor input and the ProcessSpec for the node's next attempt."""
+    """Build the executor input and the ProcessSpec for the node's current attempt.
+
+    ``clear`` (the default) empties the task's work directory first. A caller that is adopting
+    an existing process of this attempt (a restart between launch and the status write) passes
+    ``clear=False``: the spec is the same, and the files that process writes survive."""
     work = task_dir(run["runDir"], node["id"])
-    shutil.rmtree(work, ignore_errors=True)
+    if clear:
+        shutil.rmtree(work, ignore_errors=True)
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     executor_input = build_executor_input(
         component,
@@ -109,16 +119,25 @@ def prepare_step(
         ),
         task_dir=work,
     )
+    mount_root: str | None = str(work / "mnt")
+    staging = remote.transfers(executor_input, str(mount_root))
+    if not staging["downloads"] and not staging["uploads"]:
+        mount_root = None
     argv = resolve_command(
-        [*(container.get("command") or []), *(container.get("args") or [])], executor_input, ctx
+        [*(container.get("command") or []), *(container.get("args") or [])],
+        executor_input,
+        dataclasses.replace(ctx, mount_root=mount_root),
     )
     plan = cmd.plan_command(argv, run["python"])
     env = cmd.step_environment(run["python"], container.get("env") or [], work / "tmp")
+    argv = plan.argv
+    if mount_root is not None:
+        argv = remote.wrap_step(argv, env, work, mount_root, staging, sys.executable)
     logs = log_path(run["runId"], node["id"], run.get("logDir"))
     logs.parent.mkdir(parents=True, exist_ok=True)
     spec = ProcessSpec(
         name=process_name(run["runId"], node["id"], node["attempt"]),
-        argv=plan.argv,
+        argv=argv,
         log_path=str(logs),
         env=env,
         cwd=run.get("workspace") or str(work),
@@ -130,7 +149,7 @@ def prepare_step(
         },
         deadline_seconds=deadline,
     )
-    return PreparedStep(executor_input=executor_input, spec=spec, plan=plan)
+    return PreparedStep(executor_input=executor_input, spec=spec, plan=plan, mount_root=mount_root)
 
 
 def run_importer(
@@ -192,6 +211,8 @@ def _importer_metadata(
 
 def _download(url: str, run: dict[str, Any], node: dict[str, Any]) -> str:
     root = str(run["pipelineRoot"])
+    if remote.is_remote(root):  # the control plane never writes remote storage: keep it local
+        root = str(Path(run["runDir"]) / "imports")
     prefix = output_prefix(root, run["pipelineName"], run["runId"], node["id"])
     name = safe(Path(urllib.parse.urlparse(url).path).name or "artifact")
     target = Path(prefix) / name

@@ -45,6 +45,8 @@ class RuntimeContext:
     create_time: str
     schedule_time: str
     workspace_path: str | None = None
+    # where remote (s3://) artifacts of this step are staged; None for a local step
+    mount_root: str | None = None
 
     def table(self) -> dict[str, str]:
         table = {
@@ -96,10 +98,15 @@ def _param_ref(match: re.Match[str], params: dict[str, Any]) -> str:
     return match.group(0)
 
 
-def local_path(uri: str) -> str:
-    """The local path of an artifact URI (KFP SDK semantics: a plain path is its own path)."""
+def local_path(uri: str, mount_root: str | None = None) -> str:
+    """The local path of an artifact URI (KFP SDK semantics: a plain path is its own path).
+
+    With ``mount_root`` (a step staging remote artifacts) an ``s3://b/k`` URI maps to
+    ``<mount_root>/s3/b/k``, where ``flowyard.pipelines.stage`` puts the file."""
     if uri.startswith("file://"):
         return uri[len("file://") :]
+    if mount_root and uri.startswith("s3://"):
+        return f"{mount_root.rstrip('/')}/s3/{uri[len('s3://') :]}"
     for prefix, mount in (("gs://", "/gcs/"), ("s3://", "/s3/"), ("minio://", "/minio/")):
         if uri.startswith(prefix):
             return mount + uri[len(prefix) :]
@@ -140,7 +147,9 @@ def _maybe_struct(item: str) -> Any:
     return item
 
 
-def _io_value(match: re.Match[str], executor_input: dict[str, Any]) -> str:
+def _io_value(
+    match: re.Match[str], executor_input: dict[str, Any], mount_root: str | None = None
+) -> str:
     io, kind, key, attr = (
         match.group(1),
         match.group(2),
@@ -163,7 +172,7 @@ def _io_value(match: re.Match[str], executor_input: dict[str, Any]) -> str:
     if attr == "uri":
         return str(art.get("uri", ""))
     if attr == "path":
-        return local_path(str(art.get("uri", "")))
+        return local_path(str(art.get("uri", "")), mount_root)
     if attr == "metadata":
         return json.dumps(art.get("metadata") or {})
     return match.group(0)
@@ -181,7 +190,7 @@ def resolve_string(text: str, executor_input: dict[str, Any], ctx: RuntimeContex
     if "outputFile" in outputs:
         text = text.replace("{{$.outputs.output_file}}", str(outputs["outputFile"]))
         text = text.replace("{{$.outputMetadataUri}}", str(outputs["outputFile"]))
-    text = _IO.sub(lambda m: _io_value(m, executor_input), text)
+    text = _IO.sub(lambda m: _io_value(m, executor_input, ctx.mount_root), text)
     return resolve_runtime(text, ctx)
 
 

@@ -185,18 +185,19 @@ def _schedule(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def next_fire(spec: dict[str, Any], anchor: float, after: float) -> float | None:
-    """The first schedule time strictly after ``after`` (periodic times are ``anchor + k *
-    interval``), or None past ``endTime``."""
+    """The first schedule time strictly after ``after``, or None past ``endTime``. As in KFP,
+    times are strictly after the start (``startTime``, else the creation time ``anchor``):
+    periodic ones are ``start + k * interval`` for k >= 1, cron ones the cron's matches."""
     kind, sched = _schedule(spec)
     start = epoch_of(sched.get("startTime"))
     end = epoch_of(sched.get("endTime"))
     if kind == "cron":
         cron = str(sched["cron"])
-        base = max(after, start - 1) if start is not None else after
+        base = max(after, start) if start is not None else after
         when = croniter(cron, datetime.fromtimestamp(base, UTC), **cron_args(cron)).get_next(float)
     else:
         interval = float(sched["intervalSecond"])
-        origin = start if start is not None else anchor + interval
+        origin = (start if start is not None else anchor) + interval
         k = max(0, math.floor((after - origin) / interval) + 1)
         when = origin + k * interval
     return None if end is not None and when > end else float(when)
@@ -216,19 +217,19 @@ def newest_fire(spec: dict[str, Any], anchor: float, now: float) -> float | None
             )
         )
         earliest = start if start is not None else anchor
-        return when if when >= earliest else None
+        return when if when > earliest else None
     interval = float(sched["intervalSecond"])
-    origin = start if start is not None else anchor + interval
+    origin = (start if start is not None else anchor) + interval
     if upper < origin:
         return None
     return origin + math.floor((upper - origin) / interval) * interval
 
 
 def _first_after(spec: dict[str, Any], anchor: float) -> float:
-    """Fire times start just after this: the start time when set (a past start time
+    """Fire times are strictly after this: the start time when set (a past start time
     backfills, as in KFP), else the creation time."""
     start = epoch_of(_schedule(spec)[1].get("startTime"))
-    return (start if start is not None else anchor) - 1e-6
+    return start if start is not None else anchor
 
 
 def due_times(

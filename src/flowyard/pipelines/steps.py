@@ -101,6 +101,11 @@ class StepMixin:
         node["attempt"] += 1
         node["nextAttemptAt"] = None
         deadline = self.ir.executor_platform(comp["executorLabel"]).get("activeDeadlineSeconds")
+        # after a restart between launch and the status write, this attempt's process exists:
+        # adopt it (launch is idempotent) and keep its work directory
+        adopting = self._process_exists(
+            launch.process_name(self._state["runId"], node["id"], node["attempt"])
+        )
         prepared = launch.prepare_step(
             run=self._state,
             node=node,
@@ -108,6 +113,7 @@ class StepMixin:
             container=container,
             ctx=self._context(node),
             deadline=float(deadline) if deadline else None,
+            clear=not adopting,
         )
         node["image"] = container.get("image", "")
         node["executorInput"] = prepared.executor_input
@@ -115,7 +121,7 @@ class StepMixin:
         node["preambleSkipped"] = prepared.plan.skipped_preamble
         if node["startedAt"] is None:
             node["startedAt"] = time.time()
-        if self._cache_enabled(task):
+        if not adopting and self._cache_enabled(task):
             key = cache_key(prepared.executor_input, comp, container)
             node["cacheFingerprint"] = fingerprint(
                 key, (task.get("cachingOptions") or {}).get("cacheKey")
@@ -128,13 +134,21 @@ class StepMixin:
                     log.write(f"---- flowyard: {node['id']} cache hit: {node['cachedFrom']} ----\n")
                 st.finish(node, st.CACHED, "CacheHit", "outputs reused from an earlier execution")
                 return True
-        prepare_output_dirs(prepared.executor_input)
-        with open(prepared.spec.log_path, "a") as log:
-            log.write(f"---- flowyard: {node['id']} attempt {node['attempt']} ----\n")
+        if not adopting:
+            prepare_output_dirs(prepared.executor_input, prepared.mount_root)
+            with open(prepared.spec.log_path, "a") as log:
+                log.write(f"---- flowyard: {node['id']} attempt {node['attempt']} ----\n")
         status = self.executor.launch(prepared.spec)
         node["process"] = prepared.spec.name
         node["state"] = st.RUNNING
         node["processState"] = status.state.value
+        return True
+
+    def _process_exists(self, name: str) -> bool:
+        try:
+            self.executor.status(name)
+        except NotFoundError:
+            return False
         return True
 
     def _cache_enabled(self, task: dict[str, Any]) -> bool:

@@ -6,6 +6,7 @@ A resource is a plain JSON-shaped dict ``{apiVersion, kind, metadata, spec, stat
 
 from __future__ import annotations
 
+import difflib
 import re
 import secrets
 import string
@@ -131,6 +132,7 @@ def validate_metadata(
                 "metadata", "Required value: metadata must be an object", "FieldValueRequired"
             )
         ]
+    causes.extend(_unknown_metadata_fields(md))
     name, generate = md.get("name"), md.get("generateName")
     if not name and not generate:
         causes.append(
@@ -174,6 +176,24 @@ def validate_metadata(
     owners = md.get("ownerReferences")
     if owners is not None:
         causes.extend(_owner_causes(owners))
+    return causes
+
+
+OBJECT_META_FIELDS = frozenset({
+    "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
+    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+    "annotations", "ownerReferences", "finalizers", "managedFields",
+})  # fmt: skip
+
+
+def _unknown_metadata_fields(md: dict[str, Any]) -> list[FieldCause]:
+    causes = []
+    for key in sorted(set(md) - OBJECT_META_FIELDS, key=str):
+        close = difflib.get_close_matches(str(key), sorted(OBJECT_META_FIELDS), n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        causes.append(
+            FieldCause("metadata", f'unknown field "metadata.{key}"{hint}', "FieldValueUnknown")
+        )
     return causes
 
 

@@ -121,7 +121,9 @@ class InferenceServiceController(Controller):
         reports: dict[str, status_mod.ComponentReport] = {}
         keep: set[str] = set()
         for component, plan in plans.items():
-            report = self._component(isvc, component, plan, history.setdefault(component, {}), procs)
+            report = self._component(
+                isvc, component, plan, history.setdefault(component, {}), procs
+            )
             reports[component] = report
             keep |= set(report.revisions)
             routes.components[component] = report.route
@@ -158,10 +160,13 @@ class InferenceServiceController(Controller):
             mine = [
                 p
                 for p in procs
-                if p.labels.get(LABEL_REVISION) == name and p.labels.get(LABEL_COMPONENT) == component
+                if p.labels.get(LABEL_REVISION) == name
+                and p.labels.get(LABEL_COMPONENT) == component
             ]
             desired = self._desired(isvc, component, name, spec, mine, record["ready"])
-            found = sync_replicas(self.executor, isvc, component, name, record["plan"], mine, desired)
+            found = sync_replicas(
+                self.executor, isvc, component, name, record["plan"], mine, desired
+            )
             endpoints[name] = found.ready
             if found.ready:
                 record["ready"] = True
@@ -201,7 +206,7 @@ class InferenceServiceController(Controller):
             component,
             revision_name,
             current=running,
-            min_replicas=int(spec.get("minReplicas") if spec.get("minReplicas") is not None else 1),
+            min_replicas=int(spec.get("minReplicas", 1) or 0),
             max_replicas=int(spec.get("maxReplicas") or 0),
             target=target,
             metric=metric,

@@ -45,9 +45,7 @@ INFERENCESERVICE = _info(
         PrinterColumn("Prev", f"{_TRAFFIC}[?(@.tag=='prev')].percent", "integer"),
         PrinterColumn("Latest", f"{_TRAFFIC}[?(@.latestRevision==true)].percent", "integer"),
         PrinterColumn("PrevRolledoutRevision", f"{_TRAFFIC}[?(@.tag=='prev')].revisionName"),
-        PrinterColumn(
-            "LatestReadyRevision", f"{_TRAFFIC}[?(@.latestRevision==true)].revisionName"
-        ),
+        PrinterColumn("LatestReadyRevision", f"{_TRAFFIC}[?(@.latestRevision==true)].revisionName"),
         _AGE,
     ),
 )
@@ -143,8 +141,8 @@ def validate_isvc(new: Resource, old: Resource | None) -> list[FieldCause]:
         causes.append(
             _cause(
                 "spec.predictor",
-                f"Invalid value: exactly one of model, a framework ({', '.join(LEGACY_FRAMEWORKS)}) "
-                f"or containers must be set; found: {shown}",
+                "Invalid value: exactly one of model, a framework "
+                f"({', '.join(LEGACY_FRAMEWORKS)}) or containers must be set; found: {shown}",
             )
         )
     elif impls[0] != "containers":

@@ -101,9 +101,13 @@ def sync_replicas(
     for proc in by_index.values():
         state.running += 1
         url = f"http://127.0.0.1:{proc.labels[LABEL_PORT]}"
-        verdict, reason = probe(url, plan["probe"]) if proc.state is ProcessState.RUNNING else (
-            "loading",
-            None,
+        verdict, reason = (
+            probe(url, plan["probe"])
+            if proc.state is ProcessState.RUNNING
+            else (
+                "loading",
+                None,
+            )
         )
         if verdict == "ready":
             state.ready.append(url)
@@ -118,7 +122,7 @@ def sync_replicas(
 def probe(url: str, kind: str) -> tuple[str, tuple[str, str] | None]:
     """("ready" | "loading" | "failed", failure (reason, message))."""
     if kind == "tcp":
-        host, port = url.rsplit(":", 1)
+        port = url.rsplit(":", 1)[1]
         try:
             with socket.create_connection(("127.0.0.1", int(port)), _PROBE_TIMEOUT_S):
                 return "ready", None

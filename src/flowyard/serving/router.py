@@ -154,7 +154,9 @@ class IsvcRouter:
                 return rev
         return weights[-1][0]
 
-    async def _handle(self, scope: dict[str, Any], receive: Any, send: Any, fixed: str | None) -> None:
+    async def _handle(
+        self, scope: dict[str, Any], receive: Any, send: Any, fixed: str | None
+    ) -> None:
         body = await _read_body(receive)
         path = scope["path"]
         component = self._component(path, fixed)
@@ -175,8 +177,10 @@ class IsvcRouter:
             )
             return
         query = scope.get("query_string") or b""
-        url = endpoint.url + scope.get("raw_path", path.encode()).decode() + (
-            "?" + query.decode() if query else ""
+        url = (
+            endpoint.url
+            + scope.get("raw_path", path.encode()).decode()
+            + ("?" + query.decode() if query else "")
         )
         try:
             response = await self.hub.client.request(

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from flowyard.errors import AlreadyExistsError, NotFoundError
+from flowyard.errors import AlreadyExistsError
 from flowyard.resources.meta import Resource
 from flowyard.serving.kinds import CLUSTERSERVINGRUNTIME, LEGACY_FRAMEWORKS, SERVINGRUNTIME
 
@@ -106,7 +106,7 @@ def select_runtime(
     if ref.runtime:
         return _explicit(ref, namespaced, cluster)
     ranked: list[tuple[int, int, str, RuntimeChoice]] = []
-    for scope, runtimes, kind in ((0, namespaced, "ServingRuntime"), (1, cluster, "Cluster")):
+    for scope, runtimes in ((0, namespaced), (1, cluster)):
         for rt in runtimes:
             spec = rt.get("spec") or {}
             if spec.get("disabled") or ref.protocol not in _protocols(spec):
@@ -184,7 +184,6 @@ def ensure_builtin_runtimes(store: Any) -> list[str]:
 __all__ = [
     "ModelRef",
     "NoSupportingRuntime",
-    "NotFoundError",
     "RuntimeChoice",
     "ensure_builtin_runtimes",
     "model_ref",

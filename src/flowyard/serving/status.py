@@ -110,12 +110,15 @@ def write(
             set_condition(isvc, f"{title}ConfigurationReady", False, failure[0], failure[1])
         else:
             set_condition(
-                isvc, f"{title}ConfigurationReady", "Unknown", "RevisionMissing",
+                isvc,
+                f"{title}ConfigurationReady",
+                "Unknown",
+                "RevisionMissing",
                 f"Revision {report.latest} is starting",
             )
         set_condition(isvc, f"{title}RouteReady", routed, "" if routed else "TrafficNotReady")
         ok = routed
-        reason, message = (failure or ("RevisionMissing", f"{report.latest} has no ready replica"))
+        reason, message = failure or ("RevisionMissing", f"{report.latest} has no ready replica")
         set_condition(isvc, f"{title}Ready", ok, "" if ok else reason, "" if ok else message)
         all_routed = all_routed and ok
         all_latest = all_latest and latest_ready
@@ -127,7 +130,9 @@ def write(
 
 def _model_status(report: ComponentReport) -> dict[str, Any]:
     state = report.latest_state
-    ready = any(r["ready"] for r in report.history.get("revisions", []) if r["name"] == report.latest)
+    ready = any(
+        r["ready"] for r in report.history.get("revisions", []) if r["name"] == report.latest
+    )
     if state.failure and not state.ready:
         active, transition = "FailedToLoad", "BlockedByFailedLoad"
     elif ready:

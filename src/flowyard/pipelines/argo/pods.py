@@ -111,18 +111,24 @@ def build_spec(
     log_dir: str,
     labels: dict[str, str],
     input_files: dict[str, str],
+    prepare: bool = True,
 ) -> ProcessSpec:
     """The ProcessSpec of the node's next attempt (``template`` already substituted);
-    ``input_files`` maps declared input artifact paths to stored artifact files."""
+    ``input_files`` maps declared input artifact paths to stored artifact files.
+
+    ``prepare`` (the default) empties the node's directory and copies the input artifacts in;
+    ``prepare=False`` builds the same spec without touching the directory, for adopting a
+    process of this attempt that already exists (its files must survive)."""
     work = node_dir(run_dir, node["id"])
-    shutil.rmtree(work, ignore_errors=True)
     fs_root = work / "fs"
-    (work / "tmp").mkdir(parents=True, exist_ok=True)
     mapping = {p: host_path(fs_root, p) for p in declared_paths(template)}
-    for declared in mapping.values():
-        Path(declared).parent.mkdir(parents=True, exist_ok=True)
-    for declared, source in input_files.items():
-        _copy(Path(source), Path(host_path(fs_root, declared)))
+    if prepare:
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "tmp").mkdir(parents=True, exist_ok=True)
+        for declared in mapping.values():
+            Path(declared).parent.mkdir(parents=True, exist_ok=True)
+        for declared, source in input_files.items():
+            _copy(Path(source), Path(host_path(fs_root, declared)))
     body = template.get("container") or template.get("script") or {}
     argv = [*(body.get("command") or []), *(body.get("args") or [])]
     if "script" in template:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from flowyard.pipelines.argo import expr
 
 if TYPE_CHECKING:
-    from flowyard.pipelines.argo.engine import WorkflowRun
+    from flowyard.pipelines.argo.nodes import RunBase
 
 
 def _text(value: Any) -> str:
@@ -24,7 +24,7 @@ class Scope:
 
     def __init__(
         self,
-        run: WorkflowRun,
+        run: RunBase,
         owner: dict[str, Any] | None,
         *,
         inputs: dict[str, Any] | None = None,
