@@ -191,8 +191,8 @@ def test_bad_parameters_are_refused_before_running(executor: LocalExecutor) -> N
     ir = from_function(retryable)
     with pytest.raises(InvalidError, match="missing required parameter 'marker'"):
         PipelineRun(ir, {"flag": "x"}, executor=executor)
-    with pytest.raises(InvalidError, match="only local pipeline roots"):
-        PipelineRun(ir, {"flag": "x", "marker": "y"}, executor=executor, pipeline_root="s3://b/p")
+    with pytest.raises(InvalidError, match="gs:// is not supported"):
+        PipelineRun(ir, {"flag": "x", "marker": "y"}, executor=executor, pipeline_root="gs://b/p")
     assert load_dict(ir.to_documents()).name == ir.name
 
 

@@ -4,7 +4,6 @@ attempt n, died before storing that, and the rebuilt engine launches attempt n a
 same process name. The executor hands back the existing process; the engine must adopt it
 without emptying its work directory (where that process wrote its outputs)."""
 
-
 import time
 from pathlib import Path
 from typing import Any

@@ -97,8 +97,14 @@ class KfpContext:
         return row
 
     def get(self, user: User, info: KindInfo, kfp_id: str) -> Resource:
+        """The object with KFP id ``kfp_id``. One being deleted (waiting for its finalizer,
+        say a Run's cleanup) is already gone for KFP: NotFoundError, as KFP deletes at once."""
         row = self.row(info, kfp_id)
-        return self.service.get(user, info, row["ns"], row["rname"])
+        obj = self.service.get(user, info, row["ns"], row["rname"])
+        if obj["metadata"].get("deletionTimestamp"):
+            noun = NOUNS[info.key]
+            raise NotFoundError(f"Failed to get {noun} {kfp_id!r}: {noun} was deleted")
+        return obj
 
     # -- writes -----------------------------------------------------------------------------
 

@@ -258,7 +258,9 @@ def recurring_to_kfp(obj: Resource, ids: Ids) -> dict[str, Any]:
             "mode": mode,
             "created_at": rfc3339(created_epoch(obj)),
             "updated_at": status.get("lastFireTime") or rfc3339(created_epoch(obj)),
-            "status": status.get("status") or ("ENABLED" if mode == "ENABLE" else "DISABLED"),
+            # The mode is the truth (KFP answers from its DB at once); the scheduler's
+            # status.status follows it a moment later.
+            "status": "ENABLED" if mode == "ENABLE" else "DISABLED",
             "no_catchup": bool(spec.get("noCatchup")),
             "namespace": ns,
         }

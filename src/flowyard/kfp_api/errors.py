@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,6 +25,7 @@ from flowyard.errors import (
     BadRequestError,
     FlowyardError,
     InternalError,
+    NotFoundError,
 )
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,12 @@ def _validation_error(exc: RequestValidationError) -> FlowyardError:
     return BadRequestError(f"invalid request: {problems}")
 
 
+def _http_error(exc: StarletteHTTPException) -> FlowyardError:
+    if exc.status_code == 404:
+        return NotFoundError(str(exc.detail))
+    return BadRequestError(f"invalid request: {exc.detail}")
+
+
 class KfpRoute(APIRoute):
     """An APIRoute whose errors are KFP (grpc-gateway) error bodies, never a bare 500."""
 
@@ -109,6 +117,10 @@ class KfpRoute(APIRoute):
                 return error_response(exc)
             except RequestValidationError as exc:
                 return error_response(_validation_error(exc))
+            except StarletteHTTPException as exc:  # e.g. FastAPI could not parse the body
+                return error_response(_http_error(exc))
+            except UnicodeDecodeError:
+                return error_response(BadRequestError("the request body is not UTF-8 text"))
             except Exception:
                 log.exception("unhandled error on %s %s", request.method, request.url.path)
                 return error_response(

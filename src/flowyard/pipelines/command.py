@@ -176,6 +176,42 @@ def plan_command(command: list[str], python: str) -> CommandPlan:
     )
 
 
+# KFP's launcher script for lightweight components (kfp.dsl.component_factory), whitespace-exact
+# up to runs of blanks: write the code ($0) to a fresh temp dir, run the executor module on it
+_KFP_LAUNCHER = re.compile(
+    r"program_path=\$\(mktemp -d\)\s+"
+    r'printf "%s" "\$0" > "\$program_path/ephemeral_component\.py"\s+'
+    r"_KFP_RUNTIME=true python3 -m ([A-Za-z0-9_.]+)\s+--component_module_path\s+"
+    r'"\$program_path/ephemeral_component\.py"\s+"\$@"\s*'
+)
+RUNTIME_ENV = {"_KFP_RUNTIME": "true"}
+
+
+def inline_kfp_launcher(argv: list[str], program_dir: Path) -> tuple[list[str], bool]:
+    """Run KFP's lightweight launcher script without its shell.
+
+    The script (``sh -ec SCRIPT CODE ARGS...``) only writes ``CODE`` to
+    ``$(mktemp -d)/ephemeral_component.py`` and runs ``_KFP_RUNTIME=true python3 -m
+    kfp.dsl.executor_main --component_module_path FILE ARGS...``. When ``argv`` holds exactly
+    that script, the code is written to ``program_dir/ephemeral_component.py`` now (the task's
+    work directory, where ``mktemp`` would have put it: TMPDIR is under it) and the triple is
+    replaced by the ``python3`` command, saving the ``sh`` and ``mktemp`` processes of every
+    step. The caller adds :data:`RUNTIME_ENV` to the environment. Anything else is returned
+    unchanged (``False``)."""
+    for i in range(len(argv) - 3):
+        if argv[i] != "sh" or argv[i + 1] != "-ec":
+            continue
+        match = _KFP_LAUNCHER.fullmatch(argv[i + 2])
+        if match is None:
+            continue
+        program_dir.mkdir(parents=True, exist_ok=True)
+        program = program_dir / "ephemeral_component.py"
+        program.write_bytes(argv[i + 3].encode())
+        module = ["python3", "-m", match.group(1), "--component_module_path", str(program)]
+        return [*argv[:i], *module, *argv[i + 4 :]], True
+    return argv, False
+
+
 def step_environment(
     python: str, container_env: list[dict[str, Any]], tmp_dir: Path
 ) -> dict[str, str]:

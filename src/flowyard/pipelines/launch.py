@@ -130,7 +130,9 @@ def prepare_step(
     )
     plan = cmd.plan_command(argv, run["python"])
     env = cmd.step_environment(run["python"], container.get("env") or [], work / "tmp")
-    argv = plan.argv
+    argv, inlined = cmd.inline_kfp_launcher(plan.argv, work / "program")
+    if inlined:
+        env.update(cmd.RUNTIME_ENV)
     if mount_root is not None:
         argv = remote.wrap_step(argv, env, work, mount_root, staging, sys.executable)
     logs = log_path(run["runId"], node["id"], run.get("logDir"))
