@@ -19,6 +19,7 @@ server is started with its latency logging off and its uvicorn access log disabl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -294,6 +295,98 @@ def start_flowyard(
     return ServerProcess(name, argv, port, work / f"{name}.log", env)
 
 
+class IsvcStack:
+    """``flowyard up`` (own FLOWYARD_HOME) serving the iris model as an sklearn InferenceService;
+    ``url`` is ``status.url`` (the router), CPU is the control plane plus every replica process
+    under that home (executor shims included), i.e. all the CPU a request through the
+    InferenceService URL costs."""
+
+    def __init__(self, name: str, model_dir: Path, work: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.home = work / f"{name}-home"
+        port = free_port()
+        self.api = f"http://127.0.0.1:{port}"
+        self._env = {**os.environ, **env, "FLOWYARD_HOME": str(self.home), "FLOWYARD_URL": self.api}
+        self._env.pop("FLOWYARD_TOKEN", None)
+        self.log = work / f"{name}.log"
+        self._log = self.log.open("wb")
+        argv = [sys.executable, "-m", "flowyard.cli.main", "up", "--port", str(port)]
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, env=self._env
+        )
+        self.ps = psutil.Process(self.proc.pid)
+        self.model_dir = model_dir
+        self.url = ""
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        from flowyard.client import Client
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(self.api + "/readyz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        token = json.loads((self.home / "credentials").read_text())["token"]
+        isvc = {
+            "apiVersion": "serving.kserve.io/v1beta1",
+            "kind": "InferenceService",
+            "metadata": {"name": "iris", "namespace": "default"},
+            "spec": {
+                "predictor": {
+                    "model": {"modelFormat": {"name": "sklearn"}, "storageUri": str(self.model_dir)}
+                }
+            },
+        }
+        with Client(self.api, token) as client:
+            client.apply(isvc)
+            while time.monotonic() < deadline:
+                status = client.get("InferenceService", "iris", "default").get("status") or {}
+                ready = [c for c in status.get("conditions") or [] if c["type"] == "Ready"]
+                if ready and ready[0]["status"] == "True":
+                    self.url = status["url"]
+                    break
+                time.sleep(0.2)
+            else:
+                raise TimeoutError(f"{self.name}: InferenceService not Ready: {status}")
+        httpx.get(self.url + "/v2/health/ready", timeout=5).raise_for_status()
+
+    def _processes(self) -> list[psutil.Process]:
+        procs = [self.ps, *self.ps.children(recursive=True)]
+        marker = str(self.home)
+        for proc in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                if proc not in procs and marker in " ".join(proc.info["cmdline"] or []):
+                    procs.append(proc)
+                    procs.extend(proc.children(recursive=True))
+        return procs
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in set(self._processes()):
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def stop(self) -> None:
+        replicas = [p for p in self._processes() if p.pid != self.proc.pid]
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        for proc in replicas:  # the control plane leaves replicas up for adoption on restart
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        psutil.wait_procs(replicas, timeout=10)
+        self._log.close()
+
+
 def print_table(
     ks: dict[Key, Cell], fy: dict[Key, Cell], batch: dict[Key, Cell], args: argparse.Namespace
 ) -> None:
@@ -342,6 +435,32 @@ def print_table(
     print(f"\nnon-2xx or socket errors across all runs: {errors}")
 
 
+def print_routed(ks: dict[Key, Cell], fy: dict[Key, Cell], routed: dict[Key, Cell]) -> None:
+    load = os.getloadavg()
+    print(
+        "\nthrough the InferenceService URL (flowyard up + sklearn InferenceService, wrk against "
+        "status.url; CPU = control plane incl. router + replica) vs the model server directly; "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}:\n"
+    )
+    print(
+        "| proto | c | direct req/s | via isvc req/s | via/direct | via isvc p50/p99 ms | "
+        "direct CPU us/req | via isvc CPU us/req | KServe req/s | via isvc / KServe req/s | "
+        "via isvc / KServe CPU |"
+    )
+    print("|" + "---|" * 11)
+    for (protocol, conc), r in routed.items():
+        f = fy[(protocol, conc)]
+        k = ks.get((protocol, conc))
+        k_rps = f"{k.rps:.0f}" if k else "-"
+        vs_rps = f"{r.rps / k.rps:.2f}x" if k else "-"
+        vs_cpu = f"{r.cpu_us / k.cpu_us:.2f}x" if k else "-"
+        print(
+            f"| {protocol} | {conc} | {f.rps:.0f} | {r.rps:.0f} | {r.rps / f.rps:.2f}x | "
+            f"{r.p50_ms:.2f}/{r.p99_ms:.2f} | {f.cpu_us:.0f} | {r.cpu_us:.0f} | {k_rps} | "
+            f"{vs_rps} | {vs_cpu} |"
+        )
+
+
 def print_exact(ks: dict[Key, Cell], exact: dict[Key, Cell]) -> None:
     print(
         "\nflowyard with the sklearn fast path off (FLOWYARD_SKLEARN_FAST_PATH=0: every request "
@@ -367,8 +486,12 @@ def main() -> int:
         "--kserve-venv", default=str(Path(tempfile.gettempdir()) / "flowyard-bench-kserve")
     )
     parser.add_argument("--skip-kserve", action="store_true")
+    parser.add_argument("--skip-batcher", action="store_true")
     parser.add_argument(
         "--skip-exact", action="store_true", help="skip flowyard with the sklearn fast path off"
+    )
+    parser.add_argument(
+        "--skip-router", action="store_true", help="skip flowyard via the InferenceService URL"
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batch-latency-ms", type=float, default=2.0)
@@ -401,6 +524,8 @@ def main() -> int:
                     )
                 )
             servers.append(start_flowyard(work, work, "flowyard", []))
+            if not args.skip_router:
+                servers.append(IsvcStack("flowyard-isvc", work, work, {}))  # type: ignore[arg-type]
             if not args.skip_exact:
                 servers.append(
                     start_flowyard(
@@ -413,8 +538,9 @@ def main() -> int:
                 "--batch-max-latency-ms",
                 str(args.batch_latency_ms),
             ]
-            batcher = start_flowyard(work, work, "flowyard-batcher", batch_args)
-            for ready in [*servers, batcher]:
+            if not args.skip_batcher:
+                batcher = start_flowyard(work, work, "flowyard-batcher", batch_args)
+            for ready in [*servers, *([batcher] if batcher else [])]:
                 ready.wait_ready()
                 check_answers(ready)
             results = measure(servers, scripts, concs, args.duration, batcher)
@@ -422,10 +548,13 @@ def main() -> int:
             for started in [*servers, batcher]:
                 if started is not None:
                     started.stop()
-        ks, fy, batch, exact = (
-            results.get(n, {}) for n in ("kserve", "flowyard", "flowyard-batcher", "flowyard-exact")
+        ks, fy, batch, exact, routed = (
+            results.get(n, {})
+            for n in ("kserve", "flowyard", "flowyard-batcher", "flowyard-exact", "flowyard-isvc")
         )
         print_table(ks, fy, batch, args)
+        if routed:
+            print_routed(ks, fy, routed)
         if exact:
             print_exact(ks, exact)
     return 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install flowyard into .venv, start the platform in the background and run the quickstart Job
-# end to end: apply -> wait for Complete -> print its logs. The server keeps running afterwards.
+# Install flowyard into .venv, start the platform in the background, then run two end-to-end
+# examples: a Kubernetes Job (apply -> wait for Complete -> logs) and a KFP pipeline
+# (`flowyard run`, with a live task view). The server keeps running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,5 +28,8 @@ flowyard wait job/pi --for=condition=Complete --timeout=60s
 flowyard get jobs
 flowyard logs job/pi
 echo
+flowyard run examples/quickstart_pipeline.py -p n=200
+flowyard get runs
+echo
 echo "flowyard is running at http://127.0.0.1:8731 (token in $FLOWYARD_HOME/credentials)."
-echo "Try: flowyard describe job pi"
+echo "Try: flowyard describe job pi; flowyard describe run <name>; flowyard logs run/<name> -c fit"

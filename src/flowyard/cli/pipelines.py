@@ -102,6 +102,8 @@ def _follow(
             time.sleep(_POLL)
             obj = client.get(plural, name, ns)
             live.update(_view(obj))
+    if not out.is_terminal:
+        out.line()  # Live leaves its last frame without a newline when output is not a terminal
     return obj
 
 
@@ -193,6 +195,8 @@ def _report(obj: dict[str, Any], kind: str, name: str, ns: str, out: Console) ->
     state = status.get("state") or status.get("phase")
     if ok:
         out.print(f"{kind}/{name} {state}", style="green", highlight=False)
+        for key, value in (status.get("outputs") or {}).items():
+            out.print(f"  output {key}: {value}", highlight=False, markup=False)
         return 0
     message = (status.get("error") or {}).get("message") or status.get("message") or ""
     out.print(f"{kind}/{name} {state}: {message}", style="red", highlight=False, markup=False)

@@ -7,6 +7,8 @@
 * ``File``: the collector's path, remapped into the trial's directory (see
   :mod:`flowyard.tuning.runobject`), ``TEXT`` or ``JSON``.
 * ``Push``: the JSON lines ``flowyard.report_metrics`` appended to ``FLOWYARD_METRICS_FILE``.
+* ``TensorFlowEvent``: the scalars in the TensorBoard event files under the collector's
+  directory, remapped like ``File`` (see :mod:`flowyard.tuning.tfevent`).
 
 :func:`collect` returns every metric log in reporting order; the Trial controller turns it into
 an :class:`~flowyard.tuning.metrics.Observation`.
@@ -22,6 +24,7 @@ from flowyard import config
 from flowyard.resources.meta import Resource
 from flowyard.tuning.metrics import MetricLog, parse_json_lines, parse_pushed, parse_text
 from flowyard.tuning.runobject import collector_path, local_path, push_file
+from flowyard.tuning.tfevent import parse_event_dir
 
 _PRIMARY_REPLICAS = ("master-0", "node-0", "launcher-0", "chief-0")
 
@@ -57,6 +60,9 @@ def collect(trial: Resource, names: list[str]) -> list[MetricLog]:
     formats = list((source.get("filter") or {}).get("metricsFormat") or [])
     if kind == "Push":
         return parse_pushed(_lines([push_file(md["namespace"], md["name"])]), names)
+    if kind == "TensorFlowEvent":
+        path = collector_path(trial)
+        return parse_event_dir(local_path(trial, path), names) if path else []
     if kind == "File":
         path = collector_path(trial)
         if not path:
