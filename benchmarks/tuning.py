@@ -106,7 +106,31 @@ def experiment_spec(problem: Problem) -> dict[str, Any]:
 
 
 def run_flowyard(problem: Problem, trials: int, seed: int) -> float:
+    """flowyard's ``tpe`` driven as the Suggestion controller drives it."""
     engine = build_engine(experiment_spec(problem), uid=f"bench-{seed}")
+    return _drive(engine, problem, trials)
+
+
+def run_flowyard_one_sampler(problem: Problem, trials: int, seed: int) -> float:
+    """Ablation: the same engine, but one sampler kept for the whole study instead of one
+    re-created (and reseeded) per ``suggest`` call."""
+    from flowyard.tuning.optuna_engine import OptunaEngine
+
+    engine = build_engine(experiment_spec(problem), uid=f"bench-{seed}")
+    assert isinstance(engine, OptunaEngine)
+    sampler = engine._study.sampler
+    engine._new_sampler = lambda _seed: sampler
+    return _drive(engine, problem, trials)
+
+
+def run_flowyard_random_startup(problem: Problem, trials: int, seed: int) -> float:
+    """Ablation: flowyard's engine with Optuna's random startup trials instead of Sobol."""
+    engine = build_engine(experiment_spec(problem), uid=f"bench-{seed}")
+    engine.qmc_startup = 0  # type: ignore[attr-defined]
+    return _drive(engine, problem, trials)
+
+
+def _drive(engine: Any, problem: Problem, trials: int) -> float:
     history: list[TrialRecord] = []
     for index in range(trials):
         suggestion = engine.suggest(1, history)[0]
@@ -117,8 +141,8 @@ def run_flowyard(problem: Problem, trials: int, seed: int) -> float:
     return min(r.objective for r in history if r.objective is not None)
 
 
-def run_optuna(problem: Problem, trials: int, seed: int) -> float:
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+def _run_optuna(problem: Problem, trials: int, sampler: optuna.samplers.BaseSampler) -> float:
+    study = optuna.create_study(sampler=sampler)
 
     def objective(trial: optuna.Trial) -> float:
         return problem.f(
@@ -129,7 +153,26 @@ def run_optuna(problem: Problem, trials: int, seed: int) -> float:
     return float(study.best_value)
 
 
+def run_optuna(problem: Problem, trials: int, seed: int) -> float:
+    """Plain Optuna TPE: ``TPESampler(seed=seed)`` defaults (independent, 10 startup trials,
+    24 EI candidates)."""
+    return _run_optuna(problem, trials, optuna.samplers.TPESampler(seed=seed))
+
+
+def run_optuna_multivariate(problem: Problem, trials: int, seed: int) -> float:
+    """Ablation: Optuna's multivariate TPE with constant liar, one sampler (what flowyard
+    configures, without flowyard's engine around it)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+        return _run_optuna(problem, trials, sampler)
+
+
 def run_hyperopt(problem: Problem, trials: int, seed: int) -> float:
+    """hyperopt's TPE as Katib's ``tpe`` image runs it (defaults: 20 startup trials, 24 EI
+    candidates, gamma 0.25)."""
     import hyperopt
 
     space = [hyperopt.hp.uniform(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(problem.bounds)]
@@ -146,52 +189,83 @@ def run_hyperopt(problem: Problem, trials: int, seed: int) -> float:
     return float(min(store.losses()))
 
 
+FLOWYARD = "flowyard tpe"
+OPTUNA = "optuna TPE"
+HYPEROPT = "hyperopt TPE (Katib)"
 METHODS: dict[str, Callable[[Problem, int, int], float]] = {
-    "flowyard tpe": run_flowyard,
-    "optuna TPE": run_optuna,
-    "hyperopt TPE (Katib)": run_hyperopt,
+    FLOWYARD: run_flowyard,
+    OPTUNA: run_optuna,
+    HYPEROPT: run_hyperopt,
+}
+ABLATIONS: dict[str, Callable[[Problem, int, int], float]] = {
+    "flowyard, random start": run_flowyard_random_startup,
+    "flowyard, one sampler": run_flowyard_one_sampler,
+    "optuna multivar+liar": run_optuna_multivariate,
 }
 
 
-def quality(trials: int, seeds: int) -> None:
+def _one_run(task: tuple[str, str, int, int]) -> tuple[str, str, int, float]:
+    problem_name, method, trials, seed = task
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    problem = next(p for p in PROBLEMS if p.name == problem_name)
+    fn = {**METHODS, **ABLATIONS}[method]
+    return problem_name, method, seed, fn(problem, trials, seed)
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def quality(trials: int, seeds: int, ablations: bool = False, jobs: int = 1) -> None:
+    """Part (a). Every (problem, method, seed) run is independent; ``jobs`` processes run them.
+    Reported per method: median best value over seeds, the interquartile range of the regret,
+    and a one-sided Mann-Whitney U test of "flowyard's regrets are larger" (p small: flowyard
+    is worse; p near 1: flowyard is better)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from scipy.stats import mannwhitneyu
+
+    methods = list(METHODS) + (list(ABLATIONS) if ablations else [])
+    tasks = [(p.name, m, trials, seed) for p in PROBLEMS for m in methods for seed in range(seeds)]
+    started = time.perf_counter()
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            results = list(pool.map(_one_run, tasks, chunksize=4))
+    else:
+        results = [_one_run(t) for t in tasks]
     print(
-        f"\n(a) search quality: {trials} trials, {seeds} seeds, median best value "
-        "(lower is better); regret ratio = method regret / flowyard regret"
+        f"\n(a) search quality: {trials} trials, {seeds} seeds, minimizing "
+        f"({time.perf_counter() - started:.0f} s)\n"
+        "regret = best found - known optimum; IQR = 25th-75th percentile of regret over seeds;\n"
+        "p(flowyard worse) = one-sided Mann-Whitney U p-value that flowyard's regrets are larger"
     )
     header = (
-        f"{'problem':<14}{'method':<22}{'median best':>14}{'median regret':>15}"
-        f"{'ratio':>8}{'seconds':>9}"
+        f"{'problem':<14}{'method':<23}{'median best':>12}{'median regret':>14}"
+        f"{'regret IQR':>22}{'p(flowyard worse)':>19}"
     )
     print(header + "\n" + "-" * len(header))
     for problem in PROBLEMS:
-        regrets: dict[str, float] = {}
-        for method, fn in METHODS.items():
-            started = time.perf_counter()
-            bests = [fn(problem, trials, seed) for seed in range(seeds)]
-            seconds = time.perf_counter() - started
-            best = statistics.median(bests)
-            regrets[method] = statistics.median(b - problem.optimum for b in bests)
-            ratio = (
-                regrets[method] / regrets["flowyard tpe"] if regrets["flowyard tpe"] else math.inf
+        regrets = {
+            m: [v - problem.optimum for pn, mm, _, v in results if pn == problem.name and mm == m]
+            for m in methods
+        }
+        for method in methods:
+            values = regrets[method]
+            p_value = (
+                mannwhitneyu(regrets[FLOWYARD], values, alternative="greater").pvalue
+                if method != FLOWYARD
+                else float("nan")
             )
+            iqr = f"{_percentile(values, 25):.4g} - {_percentile(values, 75):.4g}"
             print(
-                f"{problem.name:<14}{method:<22}{best:>14.4f}{regrets[method]:>15.4f}"
-                f"{ratio:>8.2f}{seconds:>9.1f}"
+                f"{problem.name:<14}{method:<23}"
+                f"{statistics.median(values) + problem.optimum:>12.4f}"
+                f"{statistics.median(values):>14.4f}{iqr:>22}{p_value:>19.3f}"
             )
-        verdict = (
-            (
-                "meets optuna"
-                if regrets["flowyard tpe"] <= regrets["optuna TPE"]
-                else "BEHIND optuna"
-            )
-            + ", "
-            + (
-                "beats hyperopt"
-                if regrets["flowyard tpe"] < regrets["hyperopt TPE (Katib)"]
-                else "DOES NOT beat hyperopt"
-            )
-        )
-        print(f"{'':<14}-> flowyard {verdict}")
+        ours = statistics.median(regrets[FLOWYARD])
+        meets = "meets" if ours <= statistics.median(regrets[OPTUNA]) else "is BEHIND"
+        beats = "beats" if ours < statistics.median(regrets[HYPEROPT]) else "does NOT beat"
+        print(f"{'':<14}-> by median regret flowyard {meets} optuna and {beats} hyperopt")
 
 
 def latency(completed: int, calls: int) -> None:
@@ -399,6 +473,11 @@ def main(argv: Sequence[str]) -> int:
         "--quick", action="store_true", help="30 trials x 3 seeds, 200 trials for latency"
     )
     parser.add_argument("--only", choices=["a", "b", "c"], help="run one part")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds for part a (default 10)")
+    parser.add_argument(
+        "--ablations", action="store_true", help="part a: also run the ablation variants"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="part a: parallel processes")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     parts = {args.only} if args.only else {"a", "b", "c"}
@@ -408,7 +487,8 @@ def main(argv: Sequence[str]) -> int:
         except ImportError:
             print("hyperopt is missing: pip install 'flowyard[bench]'", file=sys.stderr)
             return 2
-        quality(trials=30, seeds=3) if args.quick else quality(trials=100, seeds=10)
+        trials, seeds = (30, 3) if args.quick else (100, args.seeds)
+        quality(trials, seeds, ablations=args.ablations, jobs=args.jobs)
     if "b" in parts:
         orchestration(trials=30 if args.quick else 100)
     if "c" in parts:

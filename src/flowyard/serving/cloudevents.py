@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from flowyard.serving.proxy import Request, Response
+
 _QUEUE = 10_000
 _TYPES = {
     "request": "org.kubeflow.serving.inference.request",
@@ -41,13 +43,12 @@ class EventLogger:
         logger: dict[str, Any],
         component: str,
         revision: str,
-        scope: dict[str, Any],
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-        response: httpx.Response,
+        request: Request,
+        response: Response,
     ) -> None:
         mode = logger.get("mode") or "all"
         url = str(logger.get("url") or "")
+        headers = request.headers
         request_id = next((v.decode() for k, v in headers if k == b"x-request-id"), "")
         request_id = request_id or str(uuid.uuid4())
         base = {
@@ -62,10 +63,10 @@ class EventLogger:
         }
         request_type = next((v.decode() for k, v in headers if k == b"content-type"), "")
         if mode in ("all", "request"):
-            self._put(url, base, "request", request_type or "application/json", body)
+            self._put(url, base, "request", request_type or "application/json", request.body)
         if mode in ("all", "response"):
-            content_type = response.headers.get("content-type", "application/json")
-            self._put(url, base, "response", content_type, response.content)
+            content_type = (response.header(b"content-type") or b"application/json").decode()
+            self._put(url, base, "response", content_type, response.body)
 
     def _put(self, url: str, base: dict[str, str], kind: str, ctype: str, body: bytes) -> None:
         if self._queue is None:

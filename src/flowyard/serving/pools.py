@@ -14,8 +14,17 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Endpoint:
+    """A ready replica, ``http://HOST:PORT``."""
+
     url: str
     inflight: int = 0
+    host: str = ""
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        hostport = self.url.split("://", 1)[-1].split("/", 1)[0]
+        host, _, port = hostport.rpartition(":")
+        self.host, self.port = host or "127.0.0.1", int(port or 80)
 
 
 @dataclass

@@ -11,7 +11,8 @@ A request picks a revision by the traffic split (or by tag: a ``Host`` header st
 flight, waiting in arrival order while every replica is at ``containerConcurrency``. A revision
 with no replica (scaled to zero) wakes the controller and the request is held until a replica is
 ready (up to the component ``timeout``). Bodies are forwarded as they are, over keep-alive
-connections; nothing is logged per request. The controller pushes routes with :meth:`apply`.
+connections (raw HTTP/1.1, see :mod:`flowyard.serving.proxy`); nothing is logged per request.
+The controller pushes routes with :meth:`apply`.
 """
 
 from __future__ import annotations
@@ -23,20 +24,19 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import orjson
-import uvicorn
 
 from flowyard.serving.cloudevents import EventLogger
 from flowyard.serving.pools import Pool, desired_replicas
+from flowyard.serving.proxy import Request, Response, ServerProtocol, UpstreamPool, json_response
 
 log = logging.getLogger(__name__)
-_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"host", b"content-length", b"upgrade"}
-_RESP_SKIP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+# Bodies above this are refused by the router itself (the model server's own limit is lower).
+MAX_BODY = 256 * 1024 * 1024
 
 
 @dataclass
@@ -83,36 +83,21 @@ class IsvcRouter:
         self.key = key
         self.routes = Routes(*key)
         self.pools: dict[tuple[str, str], Pool] = {}
-        self.servers: list[uvicorn.Server] = []
+        self.servers: list[asyncio.AbstractServer] = []
         self.ports: tuple[int, int] = (0, 0)
         self.events = EventLogger(hub.client, key[0], key[1])
 
     async def start(self, entry_port: int, predictor_port: int) -> None:
-        entry, predictor = free_port(entry_port), free_port(predictor_port)
-        for port, fixed in ((entry, None), (predictor, "predictor")):
-            config = uvicorn.Config(
-                self._app(fixed),
-                host="127.0.0.1",
-                port=port,
-                lifespan="off",
-                access_log=False,
-                log_level="warning",
-                http="httptools",
-                loop="none",
-            )
-            server = uvicorn.Server(config)
+        ports = []
+        for wanted, fixed in ((entry_port, None), (predictor_port, "predictor")):
+            server = await _listen(self._handler(fixed), wanted)
             self.servers.append(server)
-            asyncio.get_running_loop().create_task(server.serve())
-        self.ports = (entry, predictor)
-        for server in self.servers:
-            for _ in range(200):
-                if server.started:
-                    break
-                await asyncio.sleep(0.01)
+            ports.append(int(server.sockets[0].getsockname()[1]))  # type: ignore[attr-defined]
+        self.ports = (ports[0], ports[1])
 
     async def stop(self) -> None:
         for server in self.servers:
-            server.should_exit = True
+            server.close()
         self.events.close()
 
     async def apply(self, routes: Routes) -> None:
@@ -125,16 +110,14 @@ class IsvcRouter:
                 pool = self.pools.setdefault((comp, rev), Pool(route.concurrency))
                 await pool.set_endpoints(urls, route.concurrency)
 
-    def _app(self, fixed: str | None) -> Callable[..., Any]:
-        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if scope["type"] != "http":
-                return
-            await self._handle(scope, receive, send, fixed)
+    def _handler(self, fixed: str | None) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            return await self._handle(request, fixed)
 
-        return app
+        return handle
 
-    def _component(self, path: str, fixed: str | None) -> str:
-        if path.endswith(":explain") and "explainer" in self.routes.components:
+    def _component(self, path: bytes, fixed: str | None) -> str:
+        if path.endswith(b":explain") and "explainer" in self.routes.components:
             return "explainer"
         return fixed or self.routes.entry
 
@@ -154,84 +137,54 @@ class IsvcRouter:
                 return rev
         return weights[-1][0]
 
-    async def _handle(
-        self, scope: dict[str, Any], receive: Any, send: Any, fixed: str | None
-    ) -> None:
-        body = await _read_body(receive)
-        path = scope["path"]
-        component = self._component(path, fixed)
+    async def _handle(self, request: Request, fixed: str | None) -> Response:
+        component = self._component(request.target.split(b"?", 1)[0], fixed)
         route = self.routes.components.get(component)
-        headers = [(k, v) for k, v in scope["headers"] if k not in _HOP]
-        host = next((v.decode() for k, v in scope["headers"] if k == b"host"), "")
-        rev = self._revision(route, host) if route else None
+        rev = self._revision(route, request.host.decode("latin-1")) if route else None
         if route is None or rev is None:
-            await _reply(send, 503, {"error": f"{self.key[1]}: no ready revision of {component}"})
-            return
+            return json_response(503, {"error": f"{self.key[1]}: no ready revision of {component}"})
         pool = self.pools.get((component, rev))
         if pool is None:
             pool = self.pools.setdefault((component, rev), Pool(route.concurrency))
         endpoint = await pool.acquire(route.timeout, lambda: self.hub.wake(self.key))
         if endpoint is None:
-            await _reply(
-                send, 503, {"error": f"no ready replica of {rev} within {route.timeout:g}s"}
+            return json_response(
+                503, {"error": f"no ready replica of {rev} within {route.timeout:g}s"}
             )
-            return
-        query = scope.get("query_string") or b""
-        url = (
-            endpoint.url
-            + scope.get("raw_path", path.encode()).decode()
-            + ("?" + query.decode() if query else "")
-        )
         try:
-            response = await self.hub.client.request(
-                scope["method"], url, content=body, headers=headers, timeout=route.timeout
+            response = await self.hub.upstream.request(
+                endpoint.host, endpoint.port, request, route.timeout
             )
-        except httpx.HTTPError as exc:
-            await _reply(send, 502, {"error": f"replica of {rev} failed: {exc!r}"})
-            return
+        except (OSError, TimeoutError) as exc:
+            status = 504 if isinstance(exc, TimeoutError) else 502
+            return json_response(status, {"error": f"replica of {rev} failed: {exc}"})
         finally:
             await pool.release(endpoint)
-        out = [
-            (k.encode(), v.encode())
-            for k, v in response.headers.items()
-            if k.lower() not in _RESP_SKIP
-        ]
-        out.append((b"content-length", str(len(response.content)).encode()))
-        await send({"type": "http.response.start", "status": response.status_code, "headers": out})
-        await send({"type": "http.response.body", "body": response.content})
         if route.logger:
-            self.events.log(route.logger, component, rev, scope, headers, body, response)
+            self.events.log(route.logger, component, rev, request, response)
+        return response
 
 
-async def _read_body(receive: Any) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-async def _reply(send: Any, status: int, payload: dict[str, Any]) -> None:
-    body = orjson.dumps(payload)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _listen(
+    handler: Callable[[Request], Awaitable[Response]], wanted: int
+) -> asyncio.AbstractServer:
+    """A router port on 127.0.0.1: ``wanted`` when free (kept across restarts), else any."""
+    loop = asyncio.get_running_loop()
+    for port in (wanted, 0) if wanted else (0,):
+        try:
+            return await loop.create_server(
+                lambda: ServerProtocol(handler, MAX_BODY), "127.0.0.1", port, backlog=1024
+            )
+        except OSError:
+            continue
+    raise OSError("no free port on 127.0.0.1 for the router")
 
 
 class RouterHub:
     """All routers of this control plane, on one event loop in a daemon thread."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
         self.routers: dict[tuple[str, str], IsvcRouter] = {}
         self.kick: Callable[[tuple[str, str]], None] | None = None
         self._last_wake: dict[tuple[str, str], float] = {}
@@ -244,6 +197,7 @@ class RouterHub:
         asyncio.set_event_loop(self.loop)
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         self.client = httpx.AsyncClient(limits=limits, timeout=300.0, trust_env=False)
+        self.upstream = UpstreamPool()
         self._ready.set()
         self.loop.run_forever()
 
@@ -300,6 +254,16 @@ class RouterHub:
         for key in list(self.routers):
             with contextlib.suppress(Exception):
                 self.remove(key)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when available (it ships with uvicorn[standard]): the data path's syscalls and
+    callbacks cost about half of the stock loop's."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a core dependency on Linux/macOS
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 _HUB: RouterHub | None = None

@@ -11,6 +11,11 @@ call with a seed derived from the experiment uid and the number of records.
 (running trials count as bad results, so a parallel batch spreads out); Katib's default ``tpe``
 image runs hyperopt's independent TPE instead, and its Optuna image's ``tpe`` the independent
 Optuna TPE. (Parameter grouping would change nothing: every trial has every parameter.)
+
+For ``tpe``/``multivariate-tpe`` the startup trials (``n_startup_trials``, default 10) are not
+independent random draws but points of one scrambled Sobol sequence (seeded from the experiment
+uid, indexed by trial number, so a restarted engine continues it): they cover the space more
+evenly before the model takes over. ``benchmarks/tuning.py --ablations`` measures the effect.
 """
 
 from __future__ import annotations
@@ -110,6 +115,13 @@ def _sampler_factory(
     raise ValueError(f"no Optuna sampler for algorithm {name!r}")
 
 
+def _qmc_startup(context: EngineContext) -> int:
+    """How many first trials come from the Sobol sequence (TPE only)."""
+    if context.algorithm not in ("tpe", "multivariate-tpe"):
+        return 0
+    return int(context.settings.get("n_startup_trials", 10))
+
+
 _TERMINAL = {
     TrialState.SUCCEEDED: OptunaState.COMPLETE,
     TrialState.EARLY_STOPPED: OptunaState.PRUNED,
@@ -135,6 +147,8 @@ class OptunaEngine(SuggestionEngine):
         self._finished: set[str] = set()
         self._unbound: dict[tuple[str, ...], list[int]] = {}
         self._count = 0
+        self.qmc_startup = _qmc_startup(context)
+        self._qmc_points: Any = None
 
     def suggest(self, count: int, history: Sequence[TrialRecord]) -> list[Suggestion]:
         with _quiet():
@@ -143,6 +157,8 @@ class OptunaEngine(SuggestionEngine):
             return [self._ask() for _ in range(count)]
 
     def _ask(self) -> Suggestion:
+        if self._count < self.qmc_startup:
+            self._study.enqueue_trial(self._sobol_point(self._count), skip_if_exists=False)
         trial = self._study.ask(fixed_distributions=self._distributions)
         self._count += 1
         values: dict[str, Value] = {}
@@ -152,6 +168,22 @@ class OptunaEngine(SuggestionEngine):
         suggestion = self.make(values)
         self._unbound.setdefault(self.space.key(values), []).append(trial.number)
         return suggestion
+
+    def _sobol_point(self, index: int) -> dict[str, Any]:
+        """Point ``index`` of the study's scrambled Sobol sequence, in Optuna's parameter
+        representation (mapped through Optuna's own search-space transform, as its QMC
+        sampler does, so it always lies in the distributions)."""
+        from optuna._transform import _SearchSpaceTransform
+        from scipy.stats import qmc
+
+        transform = _SearchSpaceTransform(self._distributions)
+        if self._qmc_points is None:
+            bounds = transform.bounds
+            size = 1 << max(self.qmc_startup - 1, 0).bit_length()  # a power of two: balanced
+            sobol = qmc.Sobol(len(bounds), scramble=True, seed=self.context.seed("startup"))
+            unit = sobol.random(size)
+            self._qmc_points = bounds[:, 0] + unit * (bounds[:, 1] - bounds[:, 0])
+        return dict(transform.untransform(self._qmc_points[index]))
 
     def _sync(self, history: Sequence[TrialRecord]) -> None:
         seen: set[int] = set()
