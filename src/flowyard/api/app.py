@@ -17,6 +17,7 @@ from flowyard.api.service import ResourceService
 from flowyard.api.watch import WatchHub
 from flowyard.executors.base import BaseExecutor
 from flowyard.store.base import BaseStore
+from flowyard.tuning import study_api
 
 
 def create_app(
@@ -67,5 +68,6 @@ def create_app(
     errors.install(app)
     app.include_router(kfp_api.build_router(service))  # before /apis/{group}/{version}
     app.include_router(discovery.build_router())
+    app.include_router(study_api.build_router(service))  # /tuning/v1/... (Vizier-style studies)
     app.include_router(routes.build_router(service))
     return AuthMiddleware(app, authenticator)

@@ -196,7 +196,8 @@ def _report(obj: dict[str, Any], kind: str, name: str, ns: str, out: Console) ->
     if ok:
         out.print(f"{kind}/{name} {state}", style="green", highlight=False)
         for key, value in (status.get("outputs") or {}).items():
-            out.print(f"  output {key}: {value}", highlight=False, markup=False)
+            if value:
+                out.print(f"  output {key}: {value}", highlight=False, markup=False)
         return 0
     message = (status.get("error") or {}).get("message") or status.get("message") or ""
     out.print(f"{kind}/{name} {state}: {message}", style="red", highlight=False, markup=False)

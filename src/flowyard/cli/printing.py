@@ -49,10 +49,22 @@ def cell(obj: dict[str, Any], column: PrinterColumn) -> str:
         end = status.get("completionTime") or status.get("finishTime") or status.get("finishedAt")
         stop = _ts(end) if end else time.time()
         return short_duration(stop - _ts(values[0]))
+    if column.name == "Status" and obj.get("kind") == "Job":
+        return _job_status(obj)
     if column.name == "Completions" and obj.get("kind") == "Job":
         done = values[0] if values else 0
         return f"{done}/{(obj.get('spec') or {}).get('completions', 1)}"
     return ",".join(str(v) for v in values if v not in (None, ""))
+
+
+def _job_status(obj: dict[str, Any]) -> str:
+    """kubectl's Job status: Complete, Failed, Suspended or Running."""
+    true = {
+        c.get("type")
+        for c in (obj.get("status") or {}).get("conditions") or []
+        if c.get("status") == "True"
+    }
+    return next((t for t in ("Complete", "Failed", "Suspended") if t in true), "Running")
 
 
 def _ts(value: str) -> float:

@@ -153,6 +153,9 @@ class InferenceServiceController(Controller):
                 wanted.append(name)
         report = status_mod.ComponentReport(component=component, latest=latest["name"])
         endpoints: dict[str, list[str]] = {}
+        crashes = history.setdefault("crashes", {})
+        for key in [k for k in crashes if k.rsplit("/", 1)[0] not in wanted]:
+            del crashes[key]
         for name in wanted:
             record = revision(history, name)
             if record is None:
@@ -165,7 +168,7 @@ class InferenceServiceController(Controller):
             ]
             desired = self._desired(isvc, component, name, spec, mine, record["ready"])
             found = sync_replicas(
-                self.executor, isvc, component, name, record["plan"], mine, desired
+                self.executor, isvc, component, name, record["plan"], mine, desired, crashes
             )
             endpoints[name] = found.ready
             if found.ready:

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import cast
 
 import httptools
 import orjson
@@ -105,6 +106,7 @@ class ServerProtocol(asyncio.Protocol):
         self.busy = False
         self.paused = False
         self._idle: asyncio.TimerHandle | None = None
+        self._last = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -118,8 +120,7 @@ class ServerProtocol(asyncio.Protocol):
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self._arm_idle()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -217,13 +218,16 @@ class ServerProtocol(asyncio.Protocol):
             self._arm_idle()
 
     def _arm_idle(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        self._idle = self.loop.call_later(self.idle_timeout, self._close_if_idle)
+        # One timer per idle period, not one per request: it re-arms itself while requests come.
+        self._last = self.loop.time()
+        if self._idle is None:
+            self._idle = self.loop.call_later(self.idle_timeout, self._close_if_idle)
 
     def _close_if_idle(self) -> None:
-        if self.busy or self.queue:
-            self._arm_idle()
+        self._idle = None
+        left = self._last + self.idle_timeout - self.loop.time()
+        if self.busy or self.queue or left > 0:
+            self._idle = self.loop.call_later(max(left, 1.0), self._close_if_idle)
         elif self.transport is not None:
             self.transport.close()
 
@@ -251,8 +255,7 @@ class _Upstream(asyncio.Protocol):
         self._body: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

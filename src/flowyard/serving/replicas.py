@@ -9,7 +9,9 @@ finds its port. Readiness: the flowyard model server's ``/flowyard/status`` (``L
 
 from __future__ import annotations
 
+import os
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ LABEL_REVISION = "serving.knative.dev/revision"
 LABEL_PORT = "serving.flowyard.io/port"
 LABEL_INDEX = "serving.flowyard.io/replica"
 _PROBE_TIMEOUT_S = 0.5
+_BACKOFF_BASE_S = 1.0
+MAX_BACKOFF_ENV = "FLOWYARD_SERVING_MAX_BACKOFF_SECONDS"
 
 
 @dataclass
@@ -38,6 +42,8 @@ class RevisionState:
     loading: int = 0
     failure: tuple[str, str] | None = None  # (reason, message)
     running: int = 0
+    retry_in: float | None = None  # seconds until a crashed replica may start again
+    exit_code: int | None = None
 
 
 def process_name(isvc: dict[str, Any], revision: str, index: int) -> str:
@@ -71,6 +77,14 @@ def replica_spec(
     )
 
 
+def backoff_seconds(restarts: int) -> float:
+    """Crash-loop back-off before restart number ``restarts``: 1 s, 2 s, 4 s, ... capped at
+    ``FLOWYARD_SERVING_MAX_BACKOFF_SECONDS`` (default 60), as the kubelet's CrashLoopBackOff
+    doubles from 10 s to 5 min."""
+    cap = float(os.environ.get(MAX_BACKOFF_ENV, "60"))
+    return float(min(_BACKOFF_BASE_S * 2 ** max(restarts - 1, 0), cap))
+
+
 def sync_replicas(
     executor: BaseExecutor,
     isvc: dict[str, Any],
@@ -79,44 +93,77 @@ def sync_replicas(
     plan: dict[str, Any],
     procs: list[ProcessStatus],
     desired: int,
+    crashes: dict[str, Any] | None = None,
 ) -> RevisionState:
-    """Make ``desired`` replicas run (relaunching ended ones) and probe them."""
+    """Make ``desired`` replicas run and probe them. A replica that exited on its own is
+    restarted after :func:`backoff_seconds`; ``crashes`` (kept by the caller in ``status``, so
+    the back-off survives a control-plane restart) maps ``"<revision>/<index>"`` to
+    ``{restarts, exitCode, nextRestart}`` and is cleared once the replica is ready again."""
+    crashes = {} if crashes is None else crashes
     state = RevisionState()
     by_index: dict[int, ProcessStatus] = {}
-    ended: set[int] = set()  # relaunched on a later pass: a crashing command does not spin
     for proc in procs:
         index = int(proc.labels.get(LABEL_INDEX, "0"))
         if proc.state.finished:
             if proc.state is not ProcessState.KILLED:
-                state.failure = ("ReplicaExited", _exit_message(proc))
+                _record_crash(crashes, f"{revision}/{index}", proc)
             executor.forget(proc.name)
-            ended.add(index)
         elif index >= desired:
             executor.kill(proc.name, grace_seconds=5.0)
         else:
             by_index[index] = proc
+    now = time.time()
     for index in range(desired):
-        if index not in by_index and index not in ended:
-            by_index[index] = executor.launch(replica_spec(isvc, component, revision, index, plan))
-    for proc in by_index.values():
-        state.running += 1
-        url = f"http://127.0.0.1:{proc.labels[LABEL_PORT]}"
-        verdict, reason = (
-            probe(url, plan["probe"])
-            if proc.state is ProcessState.RUNNING
-            else (
-                "loading",
-                None,
-            )
-        )
-        if verdict == "ready":
-            state.ready.append(url)
-        elif verdict == "failed" and reason:
-            state.failure = reason
-        else:
-            state.loading += 1
+        crash = crashes.get(f"{revision}/{index}")
+        if crash is not None:
+            _report_crash(state, crash, now)
+        if index in by_index:
+            continue
+        if crash is not None and crash["nextRestart"] > now:
+            continue  # backing off
+        by_index[index] = executor.launch(replica_spec(isvc, component, revision, index, plan))
+    for index, proc in by_index.items():
+        if _probe_into(state, proc, plan["probe"]) == "ready":
+            crashes.pop(f"{revision}/{index}", None)
+            if not any(k.startswith(f"{revision}/") for k in crashes):
+                state.failure, state.retry_in, state.exit_code = None, None, None
     state.ready.sort()
     return state
+
+
+def _record_crash(crashes: dict[str, Any], key: str, proc: ProcessStatus) -> None:
+    crash = crashes.setdefault(key, {"restarts": 0})
+    crash["restarts"] = int(crash["restarts"]) + 1
+    crash["exitCode"] = proc.exit_code
+    crash["nextRestart"] = time.time() + backoff_seconds(int(crash["restarts"]))
+    crash["message"] = _exit_message(proc)
+
+
+def _report_crash(state: RevisionState, crash: dict[str, Any], now: float) -> None:
+    wait = max(float(crash["nextRestart"]) - now, 0.0)
+    state.retry_in = wait if state.retry_in is None else min(state.retry_in, wait)
+    state.exit_code = crash.get("exitCode")
+    state.failure = (
+        "CrashLoopBackOff",
+        f"back-off {backoff_seconds(int(crash['restarts'])):g}s restarting failed replica "
+        f"(restarts: {crash['restarts']}, next in {wait:.1f}s): {crash.get('message', '')}",
+    )
+
+
+def _probe_into(state: RevisionState, proc: ProcessStatus, kind: str) -> str:
+    state.running += 1
+    url = f"http://127.0.0.1:{proc.labels[LABEL_PORT]}"
+    if proc.state is ProcessState.RUNNING:
+        verdict, reason = probe(url, kind)
+    else:
+        verdict, reason = "loading", None
+    if verdict == "ready":
+        state.ready.append(url)
+    elif verdict == "failed" and reason:
+        state.failure = reason
+    else:
+        state.loading += 1
+    return verdict
 
 
 def probe(url: str, kind: str) -> tuple[str, tuple[str, str] | None]:
@@ -146,5 +193,5 @@ def probe(url: str, kind: str) -> tuple[str, tuple[str, str] | None]:
 def _exit_message(proc: ProcessStatus) -> str:
     tail = ""
     if proc.log_path and Path(proc.log_path).exists():
-        tail = Path(proc.log_path).read_text(errors="replace")[-600:].strip()
+        tail = Path(proc.log_path).read_text(errors="replace")[-400:].strip()
     return f"replica {proc.name} exited with code {proc.exit_code}: {tail}"

@@ -149,8 +149,18 @@ def _model_status(report: ComponentReport) -> dict[str, Any]:
     }
     if state.failure:
         reason, message = state.failure
-        out["lastFailureInfo"] = {"reason": reason, "message": message}
+        info: dict[str, Any] = {"reason": reason, "message": message}
+        if reason == "CrashLoopBackOff":  # KServe's enum has no crash reason: the runtime died
+            info.update(reason="RuntimeUnhealthy", modelRevisionName=report.latest)
+            if state.exit_code is not None:
+                info["exitCode"] = state.exit_code
+        out["lastFailureInfo"] = info
     return out
+
+
+def _scales(component: dict[str, Any]) -> bool:
+    low = component.get("minReplicas", 1)
+    return bool(low == 0 or component.get("maxReplicas", 0) not in (0, low))
 
 
 def requeue(isvc: dict[str, Any], reports: dict[str, ComponentReport]) -> Result | None:
@@ -158,11 +168,13 @@ def requeue(isvc: dict[str, Any], reports: dict[str, ComponentReport]) -> Result
     spec = isvc["spec"]
     if any(s.loading for r in reports.values() for s in r.states.values()):
         return Result(requeue_after=0.3)
-    for name in reports:
-        component = spec.get(name) or {}
-        low = component.get("minReplicas", 1)
-        if low == 0 or component.get("maxReplicas", 0) not in (0, low):
-            return Result(requeue_after=1.0)
+    scaling = any(_scales(spec.get(name) or {}) for name in reports)
+    waits = [s.retry_in for r in reports.values() for s in r.states.values() if s.retry_in]
+    if waits:  # a crashed replica's back-off ends: restart it then
+        after = max(min(waits), 0.2) + 0.05
+        return Result(requeue_after=min(after, 1.0) if scaling else after)
+    if scaling:
+        return Result(requeue_after=1.0)
     if any(s.failure for r in reports.values() for s in r.states.values()):
         return Result(requeue_after=3.0)
     return None

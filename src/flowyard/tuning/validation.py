@@ -51,6 +51,10 @@ def validate_experiment(obj: Resource, old: Resource | None) -> list[FieldCause]
                 "FieldValueNotSupported",
             )
         )
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get("tuning.flowyard.io/study") == "true":
+        # A study's trials are run by remote workers (flowyard.tuning.study): no template.
+        return causes
     return causes + template_causes(spec) + _collector_causes(spec)
 
 

@@ -34,6 +34,8 @@ from flowyard.tuning.controllers.common import (
     remove_condition,
 )
 from flowyard.tuning.kinds import API_VERSION
+from flowyard.tuning.study import END_ANNOTATION as STUDY_END_ANNOTATION
+from flowyard.tuning.study import STUDY_LABEL
 from flowyard.tuning.summary import Summary, apply_summary, end_reason, summarize
 from flowyard.tuning.trials import new_trial
 
@@ -58,7 +60,9 @@ class ExperimentController(Controller):
         trials = experiment_trials(self.store, experiment)
         summary = summarize(new["spec"], trials)
         apply_summary(status, summary)
-        if _completed(new) and not self._restart(new, summary):
+        if new["metadata"].get("labels", {}).get(STUDY_LABEL) == "true":
+            self._drive_study(new, summary)
+        elif _completed(new) and not self._restart(new, summary):
             self._stop_active(trials)
         else:
             self._drive(new, trials, summary)
@@ -96,6 +100,21 @@ class ExperimentController(Controller):
             self._request(
                 suggestion, len((suggestion.get("status") or {}).get("suggestions") or []) + more
             )
+
+    def _drive_study(self, exp: Resource, summary: Summary) -> None:
+        """A study (:mod:`flowyard.tuning.study`): workers ask for its trials, so only the
+        status and the end (same rules; suggestion end from the study's annotation)."""
+        if _completed(exp):
+            return
+        ended = (exp["metadata"].get("annotations") or {}).get(STUDY_END_ANNOTATION) == "true"
+        end = end_reason(exp["spec"], summary, ended)
+        if end is not None:
+            cond, reason, message = end
+            finish_running(exp, cond, reason, message)
+            exp["status"]["completionTime"] = now_iso()
+            self.events.record(exp, "Normal" if cond == "Succeeded" else "Warning", reason, message)
+        elif not is_true(exp, "Running"):
+            set_condition(exp, "Running", True, "ExperimentRunning", "Experiment is running")
 
     def _create_trial(self, exp: Resource, item: dict[str, Any]) -> bool:
         """Create the Trial for ``item``; on a template that cannot be rendered the

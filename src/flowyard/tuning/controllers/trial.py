@@ -39,6 +39,7 @@ from flowyard.tuning.controllers.common import (
 from flowyard.tuning.earlystopping import MedianStop
 from flowyard.tuning.gjson import is_met
 from flowyard.tuning.metrics import Observation, metric_names
+from flowyard.tuning.study import STUDY_LABEL
 from flowyard.tuning.runobject import build_run_object, trial_dir
 
 EARLY_STOP_POLL_SECONDS = 0.2
@@ -67,6 +68,8 @@ class TrialController(Controller):
             return None
         if trial["metadata"].get("deletionTimestamp"):
             return None
+        if (trial["metadata"].get("labels") or {}).get(STUDY_LABEL) == "true":
+            return None  # a study's trial: its worker reports through the study API
         run_info = self._run_kind(trial)
         if run_info is None:
             return None
