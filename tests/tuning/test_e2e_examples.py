@@ -77,6 +77,17 @@ def _check_finished(server: RunningServer, name: str, example: dict[str, Any]) -
 def _sensible(server: RunningServer, exp: dict[str, Any]) -> None:
     """currentOptimalTrial is the best trial, and it lies where toy_mnist.py's loss is low
     (lr 0.03, momentum 0.7; for spaces not containing that point, at the low end of lr)."""
+    _optimal_is_best(server, exp)
+    best = _optimum(exp)
+    if float(best["lr"]) < 0.06:
+        assert abs(float(best["lr"]) - 0.03) <= 0.015, best
+        assert abs(float(best["momentum"]) - 0.7) <= 0.2, best
+    else:
+        assert float(best["lr"]) < 3, best
+
+
+def _optimal_is_best(server: RunningServer, exp: dict[str, Any]) -> None:
+    """currentOptimalTrial holds the best objective value any trial observed."""
     with server.client() as client:
         trials = trials_of(client, exp["metadata"]["name"], NS)
     name = exp["spec"]["objective"]["objectiveMetricName"]
@@ -88,12 +99,6 @@ def _sensible(server: RunningServer, exp: dict[str, Any]) -> None:
         if m["name"] == name and m["min"] != "unavailable"
     ]
     assert _objective(exp) == (max(values) if maximize else min(values))
-    best = _optimum(exp)
-    if float(best["lr"]) < 0.06:
-        assert abs(float(best["lr"]) - 0.03) <= 0.015, best
-        assert abs(float(best["momentum"]) - 0.7) <= 0.2, best
-    else:
-        assert float(best["lr"]) < 3, best
 
 
 @pytest.mark.parametrize(
@@ -143,7 +148,8 @@ def test_training_kind_trial_templates(server: RunningServer, name: str) -> None
         client.create(example)
     exp = _check_finished(server, example["metadata"]["name"], example)
     assert exp["status"]["trialsSucceeded"] == 3
-    _sensible(server, exp)
+    # Three random trials prove the trial template runs; where they land is chance.
+    _optimal_is_best(server, exp)
 
 
 def test_finished_trials_without_retain_have_their_jobs_deleted(server: RunningServer) -> None:

@@ -34,9 +34,10 @@ def http(server: RunningServer) -> Iterator[httpx.Client]:
 def _spec(**extra: Any) -> dict[str, Any]:
     return {
         "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-        "algorithm": {"algorithmName": "tpe", "algorithmSettings": [
-            {"name": "random_state", "value": "7"}
-        ]},
+        "algorithm": {
+            "algorithmName": "tpe",
+            "algorithmSettings": [{"name": "random_state", "value": "7"}],
+        },
         "parameters": [
             {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "-2", "max": "2"}},
             {"name": "n", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "4"}},
@@ -65,9 +66,11 @@ def _loss(params: dict[str, Any]) -> float:
 
 
 def test_workers_run_a_study_to_its_budget(server: RunningServer, http: httpx.Client) -> None:
-    study = _ok(http.post("/studies/studies", json={"name": "remote", "spec": _spec(maxTrialCount=12)}), 201)
+    study = _ok(
+        http.post("/studies", json={"name": "remote", "spec": _spec(maxTrialCount=12)}), 201
+    )
     assert study["state"] == "Active" and study["spec"]["parallelTrialCount"] == 3  # defaulted
-    assert _ok(http.post("/studies/studies", json={"name": "remote", "spec": _spec()}), 409)["reason"]
+    assert _ok(http.post("/studies", json={"name": "remote", "spec": _spec()}), 409)["reason"]
 
     def worker(client_id: str, seen: list[str]) -> None:
         while True:
@@ -83,7 +86,10 @@ def test_workers_run_a_study_to_its_budget(server: RunningServer, http: httpx.Cl
                 _measure(http, "remote", trial["name"], step, _loss(params) + 1 - step)
             final = {"metrics": [{"metricId": "loss", "value": _loss(params)}]}
             done = _ok(
-                http.post(f"/studies/remote/trials/{trial['name']}:complete", json={"finalMeasurement": final})
+                http.post(
+                    f"/studies/remote/trials/{trial['name']}:complete",
+                    json={"finalMeasurement": final},
+                )
             )
             assert done["state"] == "Succeeded"
 
@@ -112,9 +118,13 @@ def test_workers_run_a_study_to_its_budget(server: RunningServer, http: httpx.Cl
 
 
 def test_client_id_idempotency_stop_and_errors(http: httpx.Client) -> None:
-    _ok(http.post("/studies/studies", json={"name": "idem", "spec": _spec()}), 201)
-    first = _ok(http.post("/studies/idem/trials:suggest", json={"suggestionCount": 2, "clientId": "a"}))
-    again = _ok(http.post("/studies/idem/trials:suggest", json={"suggestionCount": 2, "clientId": "a"}))
+    _ok(http.post("/studies", json={"name": "idem", "spec": _spec()}), 201)
+    first = _ok(
+        http.post("/studies/idem/trials:suggest", json={"suggestionCount": 2, "clientId": "a"})
+    )
+    again = _ok(
+        http.post("/studies/idem/trials:suggest", json={"suggestionCount": 2, "clientId": "a"})
+    )
     assert [t["name"] for t in again["trials"]] == [t["name"] for t in first["trials"]]
     assert len(first["trials"]) == 2
     other = _ok(http.post("/studies/idem/trials:suggest", json={"clientId": "b"}))["trials"]
@@ -122,18 +132,21 @@ def test_client_id_idempotency_stop_and_errors(http: httpx.Client) -> None:
 
     name = first["trials"][0]["name"]
     infeasible = {"trialInfeasible": True, "infeasibleReason": "out of memory"}
-    assert _ok(http.post(f"/studies/idem/trials/{name}:complete", json=infeasible))["state"] == "Failed"
+    assert (
+        _ok(http.post(f"/studies/idem/trials/{name}:complete", json=infeasible))["state"]
+        == "Failed"
+    )
     # Completing again is a safe retry; measuring a finished trial is a conflict.
     assert _ok(http.post(f"/studies/idem/trials/{name}:complete", json={}))["state"] == "Failed"
     late = http.post(
-        f"/idem/trials/{name}:addMeasurement",
+        f"/studies/idem/trials/{name}:addMeasurement",
         json={"measurement": {"metrics": [{"metricId": "loss", "value": 1}]}},
     )
     assert late.status_code == 409 and "Failed" in late.json()["message"]
 
     second = first["trials"][1]["name"]
     bad = http.post(
-        f"/idem/trials/{second}:addMeasurement",
+        f"/studies/idem/trials/{second}:addMeasurement",
         json={"measurement": {"metrics": [{"metricId": "loss", "value": "NaN"}]}},
     )
     assert bad.status_code == 422 and "metrics[0].value" in bad.json()["message"]
@@ -146,14 +159,24 @@ def test_client_id_idempotency_stop_and_errors(http: httpx.Client) -> None:
     assert http.get("/studies/missing").status_code == 404
     assert http.get("/studies/idem/trials/nope").status_code == 404
     rejected = http.post(
-        "",
-        json={"name": "badlog", "spec": _spec(parameters=[{
-            "name": "lr", "parameterType": "double",
-            "feasibleSpace": {"min": "0", "max": "1", "distribution": "logUniform"},
-        }])},
+        "/studies",
+        json={
+            "name": "badlog",
+            "spec": _spec(
+                parameters=[
+                    {
+                        "name": "lr",
+                        "parameterType": "double",
+                        "feasibleSpace": {"min": "0", "max": "1", "distribution": "logUniform"},
+                    }
+                ]
+            ),
+        },
     )
     assert rejected.status_code == 422 and "feasibleSpace" in rejected.json()["message"]
-    unauth = httpx.post(str(http.base_url).rstrip("/") + "/studies", json={"name": "x", "spec": _spec()})
+    unauth = httpx.post(
+        str(http.base_url).rstrip("/") + "/studies", json={"name": "x", "spec": _spec()}
+    )
     assert unauth.status_code == 401
     assert _ok(http.delete("/studies/idem"))["status"] == "Success"
 
@@ -168,13 +191,15 @@ def test_median_early_stopping(http: httpx.Client) -> None:
             ],
         }
     )
-    _ok(http.post("/studies/studies", json={"name": "stopper", "spec": spec}), 201)
+    _ok(http.post("/studies", json={"name": "stopper", "spec": spec}), 201)
     for curve in ([1.0, 0.8, 0.6], [1.2, 1.0, 0.9]):
         (trial,) = _ok(http.post("/studies/stopper/trials:suggest", json={}))["trials"]
         for step, loss in enumerate(curve):
             _measure(http, "stopper", trial["name"], step, loss)
         _ok(http.post(f"/studies/stopper/trials/{trial['name']}:complete", json={}))
-    (good, bad) = _ok(http.post("/studies/stopper/trials:suggest", json={"suggestionCount": 2}))["trials"]
+    (good, bad) = _ok(http.post("/studies/stopper/trials:suggest", json={"suggestionCount": 2}))[
+        "trials"
+    ]
     path = "/studies/stopper/trials/{}:checkEarlyStoppingState"
     _measure(http, "stopper", bad["name"], 0, 5.0)
     assert _ok(http.post(path.format(bad["name"])))["shouldStop"] is False  # before start_step
@@ -217,8 +242,11 @@ def test_tensorflow_event_collector(server: RunningServer, tmp_path: Path) -> No
                 "source": {"fileSystemPath": {"kind": "Directory", "path": "/logs"}},
             },
             "parameters": [
-                {"name": "lr", "parameterType": "double",
-                 "feasibleSpace": {"min": "0.01", "max": "0.1"}},
+                {
+                    "name": "lr",
+                    "parameterType": "double",
+                    "feasibleSpace": {"min": "0.01", "max": "0.1"},
+                },
             ],
             "trialTemplate": {
                 "primaryContainerName": "main",
@@ -226,12 +254,25 @@ def test_tensorflow_event_collector(server: RunningServer, tmp_path: Path) -> No
                 "trialSpec": {
                     "apiVersion": "batch/v1",
                     "kind": "Job",
-                    "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{
-                        "name": "main",
-                        "image": "tensorflow",
-                        "command": [sys.executable, str(script), "${trialParameters.lr}",
-                                    "/logs/test"],
-                    }]}}},
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "restartPolicy": "Never",
+                                "containers": [
+                                    {
+                                        "name": "main",
+                                        "image": "tensorflow",
+                                        "command": [
+                                            sys.executable,
+                                            str(script),
+                                            "${trialParameters.lr}",
+                                            "/logs/test",
+                                        ],
+                                    }
+                                ],
+                            }
+                        }
+                    },
                 },
             },
         },

@@ -150,6 +150,4 @@ def test_collect_reads_the_trials_directory() -> None:
     _write_scalars(local_path(trial, "/logs/test"), "accuracy", [0.1, 0.9, 0.8])
     observation = Observation.of(collect(trial, ["accuracy"]))
     status = observation.to_status(["accuracy"])
-    assert status["metrics"] == [
-        {"name": "accuracy", "min": "0.1", "max": "0.9", "latest": "0.8"}
-    ]
+    assert status["metrics"] == [{"name": "accuracy", "min": "0.1", "max": "0.9", "latest": "0.8"}]

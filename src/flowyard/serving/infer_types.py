@@ -156,6 +156,29 @@ class InferRequest:
     def get_input_by_name(self, name: str) -> InferInput | None:
         return next((i for i in self.inputs if i.name == name), None)
 
+    def to_rest(self) -> dict[str, Any]:
+        """The V2 REST body of this request (what a transformer sends on to its predictor)."""
+        inputs = []
+        for item in self.inputs:
+            array = item.as_numpy()
+            data = [v.decode() if isinstance(v, bytes) else v for v in array.reshape(-1).tolist()]
+            inputs.append(
+                {
+                    "name": item.name,
+                    "shape": list(array.shape),
+                    "datatype": item.datatype,
+                    "data": data,
+                }
+            )
+        body: dict[str, Any] = {"inputs": inputs}
+        if self.id is not None:
+            body["id"] = self.id
+        if self.parameters:
+            body["parameters"] = self.parameters
+        if self.request_outputs:
+            body["outputs"] = self.request_outputs
+        return body
+
     @classmethod
     def from_arrays(cls, model_name: str, arrays: Mapping[str, np.ndarray]) -> InferRequest:
         inputs = [InferInput(n, list(a.shape), datatype_of(a), a) for n, a in arrays.items()]

@@ -25,7 +25,15 @@ import numpy as np
 
 
 class Model:
-    """Base for custom models (same surface as ``kserve.Model``)."""
+    """Base for custom models (same surface as ``kserve.Model``).
+
+    As in KServe, a model with a ``predictor_host`` (a transformer: the server's
+    ``--predictor_host``) that does not override ``predict`` forwards the preprocessed payload
+    to that predictor (V1 ``:predict`` for a dict, V2 ``/infer`` for an ``InferRequest``) and
+    postprocesses the answer."""
+
+    predictor_host: str | None = None
+    predictor_timeout: float = 60.0
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -39,6 +47,8 @@ class Model:
         return payload
 
     def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        if self.predictor_host:
+            return _forward(self, payload)
         raise NotImplementedError(f"model {self.name} does not implement predict")
 
     def postprocess(self, result: Any, headers: dict[str, str] | None = None) -> Any:
@@ -78,3 +88,24 @@ class ArrayModel(Model):
 
     def get_output_types(self) -> list[dict[str, Any]]:
         return self.outputs
+
+
+def _forward(model: Model, payload: Any) -> Any:
+    """The transformer's default predict: call the predictor (runs in a worker thread)."""
+    import httpx
+    import orjson
+
+    base = f"http://{model.predictor_host}"
+    if isinstance(payload, dict):
+        url, body = f"{base}/v1/models/{model.name}:predict", orjson.dumps(payload)
+    elif hasattr(payload, "to_rest"):
+        url, body = f"{base}/v2/models/{model.name}/infer", orjson.dumps(payload.to_rest())
+    else:
+        raise TypeError(f"cannot forward a {type(payload).__name__} to the predictor")
+    headers = {"content-type": "application/json"}
+    answer = httpx.post(url, content=body, headers=headers, timeout=model.predictor_timeout)
+    if answer.status_code >= 400:
+        raise RuntimeError(
+            f"predictor {model.predictor_host} answered {answer.status_code}: {answer.text[:500]}"
+        )
+    return orjson.loads(answer.content)

@@ -46,6 +46,7 @@ class ServerConfig:
     model_version: str | None = None
     predict_threads: int = 4
     access_log: bool = False
+    predictor_host: str | None = None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
@@ -53,7 +54,9 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
         prog="python -m flowyard.serving.server",
         description="Serve one model over V1, V2 and Seldon protocols.",
     )
-    p.add_argument("--model-name", required=True)
+    # KServe's own spellings (--model_name, --http_port, --predictor_host) are what the
+    # controller passes to transformers and explainers, so both are accepted.
+    p.add_argument("--model-name", "--model_name", dest="model_name", required=True)
     p.add_argument("--model-dir", required=True, help="directory or storageUri of the model")
     p.add_argument("--runtime", required=True, choices=RUNTIME_CHOICES)
     p.add_argument("--model-class", help="module:Class of a custom model (--runtime custom)")
@@ -64,7 +67,14 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
         help="protocolVersion of the InferenceService (all planes are served)",
     )
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--http-port", type=int, default=8080)
+    p.add_argument("--http-port", "--http_port", dest="http_port", type=int, default=8080)
+    p.add_argument(
+        "--predictor-host",
+        "--predictor_host",
+        dest="predictor_host",
+        default=None,
+        help="HOST:PORT of the predictor; a model without its own predict() forwards to it",
+    )
     p.add_argument("--grpc-port", type=int, default=0, help="V2 gRPC port (0 = off)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--batch-max-size", type=int, default=0, help="batcher on when > 0")
@@ -90,7 +100,10 @@ def make_factory(cfg: ServerConfig) -> Any:
         from flowyard.serving.runtimes import create_model
 
         local = storage.resolve(cfg.model_dir)
-        return create_model(cfg.runtime, cfg.model_name, str(local), cfg.model_class)
+        model = create_model(cfg.runtime, cfg.model_name, str(local), cfg.model_class)
+        if cfg.predictor_host:
+            model.predictor_host = cfg.predictor_host
+        return model
 
     return factory
 

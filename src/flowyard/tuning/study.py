@@ -114,8 +114,10 @@ def parse_measurement(body: object) -> dict[str, Any]:
         value = item.get("value") if isinstance(item, Mapping) else None
         if not isinstance(name, str) or not name:
             raise InvalidError(f"measurement.metrics[{i}].metricId must be a metric name")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-            value
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
         ):
             raise InvalidError(f"measurement.metrics[{i}].value must be a finite number")
         out.append({"metricId": name, "value": float(value)})
@@ -146,7 +148,9 @@ class StudyService:
 
     def trials(self, study: Resource) -> list[Resource]:
         md = study["metadata"]
-        page = self.store.list(TRIAL, md["namespace"], label_selector=f"{LABEL_EXPERIMENT}={md['name']}")
+        page = self.store.list(
+            TRIAL, md["namespace"], label_selector=f"{LABEL_EXPERIMENT}={md['name']}"
+        )
         own = [
             t
             for t in page.items
@@ -172,8 +176,7 @@ class StudyService:
                     t
                     for t in trials
                     if trial_state(t).active
-                    and (t["metadata"].get("annotations") or {}).get(CLIENT_ANNOTATION)
-                    == client_id
+                    and (t["metadata"].get("annotations") or {}).get(CLIENT_ANNOTATION) == client_id
                 ]
                 if mine:
                     return mine
@@ -371,7 +374,8 @@ def trial_view(study: Resource, trial: Resource) -> dict[str, Any]:
     md = trial["metadata"]
     space = SearchSpace.from_spec(study["spec"])
     assignments = {
-        str(a["name"]): a["value"] for a in (trial.get("spec") or {}).get("parameterAssignments") or []
+        str(a["name"]): a["value"]
+        for a in (trial.get("spec") or {}).get("parameterAssignments") or []
     }
     try:
         parameters: dict[str, Any] = dict(space.parse(assignments))
@@ -393,8 +397,11 @@ def trial_view(study: Resource, trial: Resource) -> dict[str, Any]:
 def study_view(study: Resource) -> dict[str, Any]:
     md = study["metadata"]
     conditions = (study.get("status") or {}).get("conditions") or []
-    done = [c["type"] for c in conditions if c.get("type") in ("Succeeded", "Failed")
-            and c.get("status") == "True"]
+    done = [
+        c["type"]
+        for c in conditions
+        if c.get("type") in ("Succeeded", "Failed") and c.get("status") == "True"
+    ]
     return {
         "name": md["name"],
         "namespace": md["namespace"],

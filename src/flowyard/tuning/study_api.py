@@ -4,7 +4,7 @@ Routes, under ``/tuning/v1/namespaces/{namespace}`` (JSON in and out, the server
 authorization as ``experiments``/``trials`` of ``kubeflow.org`` in that namespace)::
 
     POST   /studies                                {"name", "spec"}            -> study
-    GET    /studies                                                             -> {"studies": [...]}
+    GET    /studies                                                    -> {"studies": [...]}
     GET    /studies/{study}                                                     -> study
     DELETE /studies/{study}                        (its trials go with it)
     POST   /studies/{study}/trials:suggest         {"suggestionCount", "clientId"}
@@ -42,6 +42,7 @@ from flowyard.tuning.study import (
 )
 
 PREFIX = "/tuning/v1/namespaces/{namespace}/studies"
+_BODY = Body(None)  # an optional JSON body (validated by the handlers, with field names)
 
 
 def _user(request: Request) -> User:
@@ -70,7 +71,7 @@ def build_router(service: ResourceService) -> APIRouter:
         return trial_view(studies.study(namespace, study), trial)
 
     @router.post(PREFIX, status_code=201)
-    def create(request: Request, namespace: str, body: Any = Body(None)) -> dict[str, Any]:
+    def create(request: Request, namespace: str, body: Any = _BODY) -> dict[str, Any]:
         data = _body(body)
         name = data.get("name")
         if not isinstance(name, str) or not name:
@@ -81,7 +82,9 @@ def build_router(service: ResourceService) -> APIRouter:
     @router.get(PREFIX)
     def list_studies(request: Request, namespace: str) -> dict[str, Any]:
         check(request, "list", EXPERIMENT, namespace)
-        items = studies.store.list(EXPERIMENT, namespace, label_selector="tuning.flowyard.io/study=true")
+        items = studies.store.list(
+            EXPERIMENT, namespace, label_selector="tuning.flowyard.io/study=true"
+        )
         return {"studies": [study_view(s) for s in items.items if is_study(s)]}
 
     # Before GET /{study}: its parameter would match "name:listOptimalTrials" too.
@@ -104,9 +107,7 @@ def build_router(service: ResourceService) -> APIRouter:
         return {"kind": "Status", "status": "Success", "details": {"name": study}}
 
     @router.post(PREFIX + "/{study}/trials:suggest")
-    def suggest(
-        request: Request, namespace: str, study: str, body: Any = Body(None)
-    ) -> dict[str, Any]:
+    def suggest(request: Request, namespace: str, study: str, body: Any = _BODY) -> dict[str, Any]:
         data = _body(body)
         check(request, "create", TRIAL, namespace)
         count = data.get("suggestionCount", 1)
@@ -138,7 +139,7 @@ def build_router(service: ResourceService) -> APIRouter:
 
     @router.post(PREFIX + "/{study}/trials/{trial}:addMeasurement")
     def add_measurement(
-        request: Request, namespace: str, study: str, trial: str, body: Any = Body(None)
+        request: Request, namespace: str, study: str, trial: str, body: Any = _BODY
     ) -> dict[str, Any]:
         check(request, "update", TRIAL, namespace, trial)
         measurement = parse_measurement(_body(body).get("measurement"))
@@ -156,7 +157,7 @@ def build_router(service: ResourceService) -> APIRouter:
 
     @router.post(PREFIX + "/{study}/trials/{trial}:complete")
     def complete(
-        request: Request, namespace: str, study: str, trial: str, body: Any = Body(None)
+        request: Request, namespace: str, study: str, trial: str, body: Any = _BODY
     ) -> dict[str, Any]:
         check(request, "update", TRIAL, namespace, trial)
         data = _body(body)

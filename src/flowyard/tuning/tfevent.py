@@ -68,7 +68,7 @@ crc32c = _crc32c_function()
 
 def masked_crc32c(data: bytes) -> int:
     """TFRecord's masked CRC: rotate right by 15 bits and add ``0xa282ead8``."""
-    crc = crc32c(data)
+    crc = int(crc32c(data))
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 

@@ -97,3 +97,34 @@ class Pipeline(Model):
 
     def explain(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
         return {"explanations": [[1.0 for _ in row] for row in payload["instances"]]}
+
+
+class RowSum(Model):
+    """A predictor: the sum of each row, and which process answered."""
+
+    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        import os
+
+        return {"predictions": [sum(row) for row in payload["instances"]], "pid": os.getpid()}
+
+
+class Doubler(Model):
+    """A KServe-style transformer: no predict of its own (the base class forwards to the
+    predictor given by --predictor_host); preprocess doubles every value, postprocess marks
+    the answer."""
+
+    def preprocess(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        return {"instances": [[v * 2 for v in row] for row in payload["instances"]]}
+
+    def postprocess(self, result: Any, headers: dict[str, str] | None = None) -> Any:
+        return {**result, "transformed_by": self.name}
+
+
+class Sleepy(Model):
+    """0.3 s per request without blocking the loop: concurrent load for the autoscaler."""
+
+    async def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        import os
+
+        await asyncio.sleep(0.3)
+        return {"predictions": [os.getpid()]}

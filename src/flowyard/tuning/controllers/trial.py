@@ -39,8 +39,8 @@ from flowyard.tuning.controllers.common import (
 from flowyard.tuning.earlystopping import MedianStop
 from flowyard.tuning.gjson import is_met
 from flowyard.tuning.metrics import Observation, metric_names
-from flowyard.tuning.study import STUDY_LABEL
 from flowyard.tuning.runobject import build_run_object, trial_dir
+from flowyard.tuning.study import STUDY_LABEL
 
 EARLY_STOP_POLL_SECONDS = 0.2
 
