@@ -115,11 +115,6 @@ def test_cron_recurring_run_fires_on_schedule(kfp_client: Any, tmp_path: Path) -
     kfp_client.delete_recurring_run(rr.recurring_run_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the Run engine to take the schedule time from the Run's "
-    "pipelines.kubeflow.org/scheduled-at annotation (pipelines/engine.py, run_controller.py)",
-)
 def test_schedule_time_placeholder_is_the_schedule_time(
     kfp_client: Any, http: httpx.Client, tmp_path: Path
 ) -> None:

@@ -65,7 +65,10 @@ class PipelineRun(GroupMixin, StepMixin):
         cache: TaskCache | None = None,
         process_labels: dict[str, str] | None = None,
         log_dir: str | None = None,
+        schedule_time: float | None = None,
     ) -> None:
+        """``schedule_time`` (epoch seconds) is when a recurring run was due; it fills
+        ``{{$.pipeline_job_schedule_time_utc}}`` (default: the creation time)."""
         resolved = resolve_run_parameters(ir, parameters or {})
         run_id = run_id or uuid.uuid4().hex[:12]
         root = remote.pipeline_root(
@@ -81,6 +84,7 @@ class PipelineRun(GroupMixin, StepMixin):
             "phase": st.PHASE_PENDING,
             "message": "",
             "createdAt": now,
+            "scheduledAt": schedule_time,
             "startedAt": None,
             "finishedAt": None,
             "parameters": resolved,
@@ -230,8 +234,8 @@ class PipelineRun(GroupMixin, StepMixin):
         return nodes
 
     def _context(self, node: dict[str, Any]) -> RuntimeContext:
-        created = datetime.datetime.fromtimestamp(self._state["createdAt"], datetime.UTC)
-        stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = _utc(self._state["createdAt"])
+        scheduled = self._state.get("scheduledAt")
         return RuntimeContext(
             job_name=self._state["runName"],
             job_id=self._state["runId"],
@@ -239,7 +243,7 @@ class PipelineRun(GroupMixin, StepMixin):
             task_id=f"{self._state['runId']}-{node['id'] or 'root'}",
             pipeline_root=self._state["pipelineRoot"],
             create_time=stamp,
-            schedule_time=stamp,
+            schedule_time=_utc(scheduled) if scheduled is not None else stamp,
             workspace_path=self._ensure_workspace(),
         )
 
@@ -299,3 +303,7 @@ class PipelineRun(GroupMixin, StepMixin):
 
 
 __all__ = ["PipelineRun", "ProcessState"]
+
+
+def _utc(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -39,7 +39,7 @@ from flowyard.pipelines.engine import PipelineRun
 from flowyard.pipelines.ir import PipelineIR
 from flowyard.pipelines.kinds import FINAL_RUN_STATES, RUN
 from flowyard.pipelines.run_source import resolve_ir, run_log_dir
-from flowyard.resources.meta import Resource
+from flowyard.resources.meta import Resource, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,7 @@ class RunController(Controller):
             cache=self.cache,
             process_labels=process_labels(RUN, run),
             log_dir=str(run_log_dir(md.get("namespace") or "default", md["name"])),
+            schedule_time=_scheduled_at(run),
         )
 
     def _drive(self, run: Resource, uid: str, active: _Active) -> Result | None:
@@ -218,3 +219,16 @@ class RunController(Controller):
 def _wants_retry(run: Resource) -> bool:
     spec, status = run.get("spec") or {}, run.get("status") or {}
     return int(spec.get("retry") or 0) > int(status.get("observedRetry") or 0)
+
+
+def _scheduled_at(run: Resource) -> float | None:
+    """When a recurring run was due (the scheduler's annotation), in epoch seconds."""
+    value = ((run.get("metadata") or {}).get("annotations") or {}).get(
+        "pipelines.kubeflow.org/scheduled-at"
+    )
+    if not value:
+        return None
+    try:
+        return parse_time(value).timestamp()
+    except ValueError:
+        return None
