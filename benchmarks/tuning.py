@@ -90,10 +90,13 @@ PROBLEMS = [
 ]
 
 
-def experiment_spec(problem: Problem) -> dict[str, Any]:
+def experiment_spec(problem: Problem, seed: int) -> dict[str, Any]:
     return {
         "objective": {"type": "minimize", "objectiveMetricName": "f"},
-        "algorithm": {"algorithmName": "tpe"},
+        "algorithm": {
+            "algorithmName": "tpe",
+            "algorithmSettings": [{"name": "random_state", "value": str(seed)}],
+        },
         "parameters": [
             {
                 "name": f"x{i}",
@@ -106,33 +109,28 @@ def experiment_spec(problem: Problem) -> dict[str, Any]:
 
 
 def run_flowyard(problem: Problem, trials: int, seed: int) -> float:
-    """flowyard's ``tpe`` driven as the Suggestion controller drives it."""
-    engine = build_engine(experiment_spec(problem), uid=f"bench-{seed}")
+    """flowyard's ``tpe`` (``random_state`` = seed) driven as the Suggestion controller drives
+    it: one engine kept between calls, ``suggest`` with the persisted history."""
+    engine = build_engine(experiment_spec(problem, seed), uid=f"bench-{seed}")
     return _drive(engine, problem, trials)
 
 
-def run_flowyard_one_sampler(problem: Problem, trials: int, seed: int) -> float:
-    """Ablation: the same engine, but one sampler kept for the whole study instead of one
-    re-created (and reseeded) per ``suggest`` call."""
-    from flowyard.tuning.optuna_engine import OptunaEngine
-
-    engine = build_engine(experiment_spec(problem), uid=f"bench-{seed}")
-    assert isinstance(engine, OptunaEngine)
-    sampler = engine._study.sampler
-    engine._new_sampler = lambda _seed: sampler
-    return _drive(engine, problem, trials)
-
-
-def run_flowyard_random_startup(problem: Problem, trials: int, seed: int) -> float:
-    """Ablation: flowyard's engine with Optuna's random startup trials instead of Sobol."""
-    engine = build_engine(experiment_spec(problem), uid=f"bench-{seed}")
-    engine.qmc_startup = 0  # type: ignore[attr-defined]
-    return _drive(engine, problem, trials)
-
-
-def _drive(engine: Any, problem: Problem, trials: int) -> float:
+def run_flowyard_restarted(problem: Problem, trials: int, seed: int) -> float:
+    """Ablation: the engine rebuilt from the history every 10 trials, as after a control-plane
+    restart (the cold path: reseeded from the seed and the number of records)."""
     history: list[TrialRecord] = []
-    for index in range(trials):
+    for start in range(0, trials, 10):
+        engine = build_engine(experiment_spec(problem, seed), uid=f"bench-{seed}")
+        _drive(engine, problem, min(10, trials - start), history)
+    return min(r.objective for r in history if r.objective is not None)
+
+
+def _drive(
+    engine: Any, problem: Problem, trials: int, history: list[TrialRecord] | None = None
+) -> float:
+    history = [] if history is None else history
+    for _ in range(trials):
+        index = len(history)
         suggestion = engine.suggest(1, history)[0]
         x = [float(suggestion.values[f"x{i}"]) for i in range(len(problem.bounds))]
         history.append(
@@ -154,8 +152,8 @@ def _run_optuna(problem: Problem, trials: int, sampler: optuna.samplers.BaseSamp
 
 
 def run_optuna(problem: Problem, trials: int, seed: int) -> float:
-    """Plain Optuna TPE: ``TPESampler(seed=seed)`` defaults (independent, 10 startup trials,
-    24 EI candidates)."""
+    """Plain Optuna TPE: ``TPESampler(seed=seed)`` defaults (Optuna 5: multivariate with the
+    constant liar, 10 startup trials, 24 EI candidates)."""
     return _run_optuna(problem, trials, optuna.samplers.TPESampler(seed=seed))
 
 
@@ -198,8 +196,7 @@ METHODS: dict[str, Callable[[Problem, int, int], float]] = {
     HYPEROPT: run_hyperopt,
 }
 ABLATIONS: dict[str, Callable[[Problem, int, int], float]] = {
-    "flowyard, random start": run_flowyard_random_startup,
-    "flowyard, one sampler": run_flowyard_one_sampler,
+    "flowyard, restarted/10": run_flowyard_restarted,
     "optuna multivar+liar": run_optuna_multivariate,
 }
 
@@ -262,6 +259,8 @@ def quality(trials: int, seeds: int, ablations: bool = False, jobs: int = 1) -> 
                 f"{statistics.median(values) + problem.optimum:>12.4f}"
                 f"{statistics.median(values):>14.4f}{iqr:>22}{p_value:>19.3f}"
             )
+        same = sum(a == b for a, b in zip(regrets[FLOWYARD], regrets[OPTUNA], strict=True))
+        print(f"{'':<14}-> flowyard's best equals Optuna's (same seed) in {same}/{seeds} seeds")
         ours = statistics.median(regrets[FLOWYARD])
         meets = "meets" if ours <= statistics.median(regrets[OPTUNA]) else "is BEHIND"
         beats = "beats" if ours < statistics.median(regrets[HYPEROPT]) else "does NOT beat"
@@ -270,7 +269,7 @@ def quality(trials: int, seeds: int, ablations: bool = False, jobs: int = 1) -> 
 
 def latency(completed: int, calls: int) -> None:
     problem = PROBLEMS[1]
-    spec = experiment_spec(problem)
+    spec = experiment_spec(problem, 0)
     rng = np.random.default_rng(0)
     history: list[TrialRecord] = []
     for index in range(completed):

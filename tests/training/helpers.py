@@ -88,3 +88,29 @@ def is_true(status: dict[str, Any], ctype: str) -> bool:
 
 def finished(status: dict[str, Any]) -> bool:
     return is_true(status, "Succeeded") or is_true(status, "Failed")
+
+
+def build_wheel(directory: Path, name: str = "flowyard_trainpkg", version: str = "1.0") -> Path:
+    """A pure-Python wheel (``<name>.VALUE == "train-ok"``) built here, so no index is needed."""
+    import base64
+    import hashlib
+    import zipfile
+
+    wheel = directory / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": "VALUE = 'train-ok'\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return wheel

@@ -62,6 +62,7 @@ def test_register_kinds_is_idempotent_and_uses_crd_names() -> None:
     [
         "training-operator-v1/examples/pytorch_simple.yaml",
         "training-operator-v1/examples/tfjob_simple.yaml",
+        "training-operator-v1/examples/tfjob_dist_mnist.yaml",  # image with a stand-in
         "trainer-v2/runtimes/torch_distributed.yaml",
         "trainer-v2/examples/01-multi-node.yaml",
     ],
@@ -86,6 +87,8 @@ def test_gpu_example_passes_where_gpus_exist_and_says_why_not_elsewhere() -> Non
 
 def test_example_without_command_names_every_container() -> None:
     obj = reference("training-operator-v1/examples/tfjob_dist_mnist.yaml")
+    for spec in obj["spec"]["tfReplicaSpecs"].values():  # an image flowyard has no stand-in for
+        spec["template"]["spec"]["containers"][0]["image"] = "example.com/tf-dist-mnist:v2"
     causes = causes_of(obj)
     for rtype in ("Chief", "PS", "Worker"):
         message = causes[f"spec.tfReplicaSpecs[{rtype}].template.spec.containers[0].command"]

@@ -18,7 +18,7 @@ import pytest
 from flowyard.resources.conditions import get_condition
 from tests.support.server import RunningServer
 
-from .helpers import REFERENCE, replica
+from .helpers import REFERENCE, build_wheel, replica
 from .test_runner import TF_CHECK, XGB_MASTER, XGB_WORKER
 
 pytestmark = pytest.mark.slow
@@ -191,6 +191,119 @@ def test_mpijob_launcher_sees_hostfile(server: RunningServer) -> None:
         client.create(job)
     done = wait(server, "mpijobs", "mpi-hosts", "Succeeded")
     assert done["status"]["replicaStatuses"]["Launcher"]["succeeded"] == 1
+
+
+def log_text(server: RunningServer, namespace: str, plural: str, name: str, pod: str) -> str:
+    path = server.home / "logs" / namespace / plural / name / f"{pod}.log"
+    return path.read_text() if path.exists() else ""
+
+
+def test_upstream_tfjob_dist_mnist_with_cli(server: RunningServer) -> None:
+    """The upstream manifest, unchanged: its image maps to the parameter-server stand-in."""
+    example = REFERENCE / "training-operator-v1/examples/tfjob_dist_mnist.yaml"
+    if not example.exists():
+        pytest.skip("upstream reference data not present")
+    applied = cli(server, "apply", "-f", str(example))
+    assert applied.returncode == 0, applied.stderr
+    name = "dist-mnist-for-e2e-test"
+    done = wait(server, "tfjobs", name, "Succeeded", 120)
+    assert done["status"]["replicaStatuses"]["Chief"]["succeeded"] == 1
+    chief = log_text(server, "default", "tfjobs", name, f"{name}-chief-0")
+    assert "TF_CONFIG task chief:0, cluster ['chief', 'ps', 'worker']" in chief, chief
+    final = [line for line in chief.splitlines() if "final loss" in line]
+    assert final and "3 trainers" in final[0], chief
+    end = time.monotonic() + 15  # the ps task prints its tally when the last trainer is done
+    while "updates (" not in (ps := log_text(server, "default", "tfjobs", name, f"{name}-ps-0")):
+        assert time.monotonic() < end, ps
+        time.sleep(0.1)
+    assert "600 updates (chief:0=200, worker:0=200, worker:1=200)" in ps, ps
+    for index in (0, 1):
+        worker = log_text(server, "default", "tfjobs", name, f"{name}-worker-{index}")
+        assert f"worker:{index}: step 199 loss" in worker, worker
+
+
+def test_upstream_tfjob_simple_with_cli(server: RunningServer) -> None:
+    example = REFERENCE / "training-operator-v1/examples/tfjob_simple.yaml"
+    if not example.exists():
+        pytest.skip("upstream reference data not present")
+    applied = cli(server, "apply", "-f", str(example))
+    assert applied.returncode == 0, applied.stderr
+    done = wait(server, "tfjobs", "tfjob-simple", "Succeeded", 120, "kubeflow")
+    assert done["status"]["replicaStatuses"]["Worker"]["succeeded"] == 2
+    log = log_text(server, "kubeflow", "tfjobs", "tfjob-simple", "tfjob-simple-worker-1")
+    assert "TF_CONFIG task worker:1" in log and "local: final loss" in log, log
+
+
+MPI_RANKS = (
+    "import os; e = os.environ; print('mpi rank', e['OMPI_COMM_WORLD_RANK'], 'of',"
+    " e['OMPI_COMM_WORLD_SIZE'], 'local size', e['OMPI_COMM_WORLD_LOCAL_SIZE'], flush=True)"
+)
+
+
+def test_mpijob_runs_real_mpirun(server: RunningServer, mpirun: str) -> None:
+    """The launcher runs Open MPI's mpirun; its daemons start through the rsh agent, one per
+    worker host (local size 1 on each), and the ranks print what Open MPI gave them."""
+    launcher = {
+        "replicas": 1,
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "mpi",
+                        "image": "local",
+                        "command": ["mpirun", "-np", "2", "python", "-c", MPI_RANKS],
+                    }
+                ]
+            }
+        },
+    }
+    job = v1job("MPIJob", "mpi-real", {"Launcher": launcher, "Worker": replica("mpi", "pass", 2)})
+    with server.client() as client:
+        client.create(job)
+    done = wait(server, "mpijobs", "mpi-real", "Succeeded", 120)
+    assert done["status"]["replicaStatuses"]["Launcher"]["succeeded"] == 1
+    log = log_text(server, "default", "mpijobs", "mpi-real", "mpi-real-launcher-0")
+    ranks = sorted(line for line in log.splitlines() if line.startswith("mpi rank"))
+    assert ranks == ["mpi rank 0 of 2 local size 1", "mpi rank 1 of 2 local size 1"], log
+
+
+def use_package(tag: str) -> None:
+    import os
+
+    import flowyard_trainpkg
+
+    print(f"node {os.environ['JOB_COMPLETION_INDEX']} {tag}:{flowyard_trainpkg.VALUE}", flush=True)
+
+
+def test_trainer_client_installs_a_missing_package_once(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """A package that is not installed: installed once into the server's shared cache (one
+    install for two nodes and two jobs), never a venv per job. A local wheel: no index needed."""
+    from flowyard.training.api import TrainerClient, job_status
+
+    wheel = build_wheel(tmp_path)
+    with server.client() as client:
+        trainer = TrainerClient(client)
+        logs = []
+        for tag in ("first", "second"):
+            name = trainer.train(
+                func=use_package,
+                func_args={"tag": tag},
+                num_nodes=2,
+                packages_to_install=[str(wheel)],
+                torch=False,
+            )
+            job = trainer.wait_for_job_status(name, {"Complete", "Failed"}, timeout=180)
+            text = "".join("".join(trainer.get_job_logs(name, step=f"node-{i}")) for i in (0, 1))
+            assert job_status(job) == "Complete", job
+            assert f"node 0 {tag}:train-ok" in text and f"node 1 {tag}:train-ok" in text, text
+            logs.append(text)
+    assert logs[0].count("flowyard: installing") == 1, logs[0]
+    assert "flowyard: installing" not in logs[1], logs[1]
+    cache = [p for p in (server.home / "training" / "packages").iterdir() if p.is_dir()]
+    assert len(cache) == 1 and (cache[0] / ".installed").exists()
+    assert (cache[0] / "flowyard_trainpkg" / "__init__.py").exists()
 
 
 # -- restart policies and deadlines ------------------------------------------------------------

@@ -59,3 +59,15 @@ JOB = REGISTRY.register(
         ),
     )
 )
+
+CONFIGMAP = REGISTRY.register(
+    KindInfo(
+        group="",
+        version="v1",
+        kind="ConfigMap",
+        plural="configmaps",
+        short_names=("cm",),
+        schema_file="core.v1.ConfigMap.yaml",
+        columns=(AGE,),
+    )
+)

@@ -8,10 +8,11 @@ from typing import Any
 def controllers() -> list[Any]:
     """Register the KServe kinds and return the serving controllers."""
     from flowyard.serving.controller import InferenceServiceController
+    from flowyard.serving.graph_controller import InferenceGraphController
     from flowyard.serving.kinds import register_kinds
 
     register_kinds()
-    return [InferenceServiceController]
+    return [InferenceServiceController, InferenceGraphController]
 
 
 def install(store: Any) -> None:

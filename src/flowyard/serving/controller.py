@@ -38,6 +38,7 @@ from flowyard.controllers.base import (
 from flowyard.errors import NotFoundError
 from flowyard.executors.base import ProcessStatus
 from flowyard.serving import status as status_mod
+from flowyard.serving.grpc_proxy import get_proxies
 from flowyard.serving.kinds import INFERENCESERVICE
 from flowyard.serving.plan import predictor_plan, sidecar_plan
 from flowyard.serving.replicas import LABEL_COMPONENT, LABEL_REVISION, sync_replicas
@@ -135,6 +136,7 @@ class InferenceServiceController(Controller):
                 del history[component]
         self.hub.apply((md["namespace"], md["name"]), routes)
         status_mod.write(isvc, reports, entry, pport, self._tag_url(isvc, pport))
+        self._grpc(isvc, routes.components["predictor"])
         return status_mod.requeue(isvc, reports)
 
     def _component(
@@ -153,6 +155,7 @@ class InferenceServiceController(Controller):
                 wanted.append(name)
         report = status_mod.ComponentReport(component=component, latest=latest["name"])
         endpoints: dict[str, list[str]] = {}
+        grpc_endpoints: dict[str, list[str]] = {}
         crashes = history.setdefault("crashes", {})
         for key in [k for k in crashes if k.rsplit("/", 1)[0] not in wanted]:
             del crashes[key]
@@ -171,6 +174,7 @@ class InferenceServiceController(Controller):
                 self.executor, isvc, component, name, record["plan"], mine, desired, crashes
             )
             endpoints[name] = found.ready
+            grpc_endpoints[name] = found.grpc
             if found.ready:
                 record["ready"] = True
             report.states[name] = found
@@ -187,6 +191,7 @@ class InferenceServiceController(Controller):
             concurrency=int(spec.get("containerConcurrency") or 0),
             timeout=float(spec.get("timeout") or 300),
             logger=spec.get("logger"),
+            grpc=grpc_endpoints,
         )
         return report
 
@@ -217,6 +222,15 @@ class InferenceServiceController(Controller):
         )
         # A new revision starts one replica to prove it loads, even at minReplicas 0.
         return max(desired, 0 if was_ready else 1)
+
+    @staticmethod
+    def _grpc(isvc: dict[str, Any], route: ComponentRoute) -> None:
+        """V2 gRPC to the predictor: the proxy's port in ``status.grpcAddress``."""
+        md, status = isvc["metadata"], isvc["status"]
+        wanted = str(status.get("grpcAddress") or "").rpartition(":")[2]
+        proxy = get_proxies().ensure((md["namespace"], md["name"]), int(wanted or 0))
+        proxy.update(route.split, route.grpc, route.timeout)
+        status["grpcAddress"] = f"127.0.0.1:{proxy.port}"
 
     @staticmethod
     def _tags(isvc: dict[str, Any]) -> bool:
@@ -255,3 +269,4 @@ class InferenceServiceController(Controller):
                 self.executor.kill(proc.name, grace_seconds=2.0)
         if keep_uid is None:
             self.hub.remove((key.namespace, key.name))
+            get_proxies().remove((key.namespace, key.name))

@@ -246,6 +246,79 @@ def validate_runtime(new: Resource, old: Resource | None) -> list[FieldCause]:
     return causes
 
 
+_ROUTER_TYPES = ("Sequence", "Splitter", "Ensemble", "Switch")
+
+
+def validate_graph(new: Resource, old: Resource | None) -> list[FieldCause]:
+    """KServe's InferenceGraph webhook checks: a ``root`` node, one target per step, known
+    ``nodeName`` targets without cycles, Splitter weights adding up to 100, unique step names,
+    and conditions flowyard can evaluate."""
+    nodes = (new.get("spec") or {}).get("nodes") or {}
+    if "root" not in nodes:
+        return [_cause("spec.nodes.root", "Required value: the graph starts at a node named root")]
+    causes: list[FieldCause] = []
+    for name, node in nodes.items():
+        causes.extend(_node_causes(name, node, nodes))
+    if not causes:
+        causes.extend(_cycle_causes(nodes))
+    return causes
+
+
+def _node_causes(name: str, node: dict[str, Any], nodes: dict[str, Any]) -> list[FieldCause]:
+    from flowyard.serving import graph_expr
+
+    path = f"spec.nodes.{name}"
+    causes: list[FieldCause] = []
+    steps = node.get("steps") or []
+    if not steps:
+        causes.append(_cause(f"{path}.steps", "Required value: a node needs at least one step"))
+    seen: set[str] = set()
+    for i, step in enumerate(steps):
+        spath = f"{path}.steps[{i}]"
+        targets = [t for t in ("nodeName", "serviceName", "serviceUrl") if step.get(t)]
+        if len(targets) != 1:
+            causes.append(
+                _cause(spath, "Invalid value: exactly one of nodeName, serviceName or serviceUrl")
+            )
+        if step.get("nodeName") and step["nodeName"] not in nodes:
+            causes.append(
+                _cause(f"{spath}.nodeName", f"Invalid value: no node {step['nodeName']!r}")
+            )
+        if step.get("name"):
+            if step["name"] in seen:
+                causes.append(_cause(f"{spath}.name", f"Duplicate value: {step['name']!r}"))
+            seen.add(step["name"])
+        if step.get("condition"):
+            try:
+                graph_expr.check(str(step["condition"]))
+            except ValueError as exc:
+                causes.append(_cause(f"{spath}.condition", f"Invalid value: {exc}"))
+    if node.get("routerType") == "Splitter":
+        total = sum(int(s.get("weight") or 0) for s in steps)
+        if total != 100:
+            causes.append(
+                _cause(
+                    f"{path}.steps", f"Invalid value: Splitter weights add up to {total}, not 100"
+                )
+            )
+    return causes
+
+
+def _cycle_causes(nodes: dict[str, Any]) -> list[FieldCause]:
+    def visit(name: str, trail: tuple[str, ...]) -> list[FieldCause]:
+        if name in trail:
+            loop = " -> ".join((*trail, name))
+            return [_cause(f"spec.nodes.{name}", f"Invalid value: the graph has a cycle: {loop}")]
+        for step in nodes[name].get("steps") or []:
+            if step.get("nodeName"):
+                found = visit(step["nodeName"], (*trail, name))
+                if found:
+                    return found
+        return []
+
+    return visit("root", ())
+
+
 def _cause(path: str, message: str) -> FieldCause:
     reason = "FieldValueRequired" if message.startswith("Required") else "FieldValueInvalid"
     return FieldCause(path, message, reason)
@@ -261,5 +334,6 @@ def register_kinds(registry: KindRegistry = REGISTRY) -> None:
                 registry.register(info)
         registry.add_defaulter(INFERENCESERVICE.api_version, "InferenceService", default_isvc)
         registry.add_validator(INFERENCESERVICE.api_version, "InferenceService", validate_isvc)
+        registry.add_validator(INFERENCEGRAPH.api_version, "InferenceGraph", validate_graph)
         for info in (SERVINGRUNTIME, CLUSTERSERVINGRUNTIME):
             registry.add_validator(info.api_version, info.kind, validate_runtime)

@@ -69,6 +69,7 @@ def _runtime_argv(
     for word in words:
         word = str(word).replace("{{.Name}}", name).replace("/mnt/models", storage_uri)
         word = re.sub(r"^(--http[-_]port[= ])8080$", r"\g<1>$(PORT)", word)
+        word = re.sub(r"^(--grpc[-_]port[= ])8081$", r"\g<1>$(GRPC_PORT)", word)
         argv.append(word)
     if argv and argv[0] in ("python", "python3"):
         argv[0] = sys.executable
@@ -91,6 +92,8 @@ def predictor_plan(isvc: dict[str, Any], runtimes: tuple[list[Any], list[Any]]) 
     flowyard = "flowyard.serving.server" in argv
     if flowyard:
         argv += ["--protocol", "v2" if ref.protocol.endswith("v2") else "v1"]
+        if not any(str(a).startswith(("--grpc-port", "--grpc_port")) for a in argv):
+            argv.append("--grpc-port=$(GRPC_PORT)")  # V2 gRPC through the InferenceService
         batcher = predictor.get("batcher")
         if isinstance(batcher, dict):
             argv += [

@@ -29,6 +29,7 @@ LABEL_COMPONENT = "component"
 LABEL_REVISION = "serving.knative.dev/revision"
 LABEL_PORT = "serving.flowyard.io/port"
 LABEL_INDEX = "serving.flowyard.io/replica"
+LABEL_GRPC_PORT = "serving.flowyard.io/grpc-port"
 _PROBE_TIMEOUT_S = 0.5
 _BACKOFF_BASE_S = 1.0
 MAX_BACKOFF_ENV = "FLOWYARD_SERVING_MAX_BACKOFF_SECONDS"
@@ -39,6 +40,7 @@ class RevisionState:
     """What the probes found for one revision's replicas."""
 
     ready: list[str] = field(default_factory=list)
+    grpc: list[str] = field(default_factory=list)  # host:port of ready replicas serving V2 gRPC
     loading: int = 0
     failure: tuple[str, str] | None = None  # (reason, message)
     running: int = 0
@@ -59,6 +61,9 @@ def replica_spec(
     env = {**passed_env(), **plan["env"], "PORT": str(port)}
     env.setdefault("FLOWYARD_HOME", str(config.home()))
     labels = process_labels(INFERENCESERVICE, isvc)
+    if any("$(GRPC_PORT)" in str(a) for a in plan["argv"]):
+        env["GRPC_PORT"] = str(free_port())
+        labels[LABEL_GRPC_PORT] = env["GRPC_PORT"]
     labels.update(
         {
             LABEL_COMPONENT: component,
@@ -159,6 +164,8 @@ def _probe_into(state: RevisionState, proc: ProcessStatus, kind: str) -> str:
         verdict, reason = "loading", None
     if verdict == "ready":
         state.ready.append(url)
+        if proc.labels.get(LABEL_GRPC_PORT):
+            state.grpc.append(f"127.0.0.1:{proc.labels[LABEL_GRPC_PORT]}")
     elif verdict == "failed" and reason:
         state.failure = reason
     else:

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from flowyard.serving.cloudevents import EventLogger
+from flowyard.serving.graph import Graph, GraphRunner
 from flowyard.serving.pools import Pool, desired_replicas
 from flowyard.serving.proxy import Request, Response, ServerProtocol, UpstreamPool, json_response
 
@@ -50,6 +51,7 @@ class ComponentRoute:
     concurrency: int = 0
     timeout: float = 300.0
     logger: dict[str, Any] | None = None
+    grpc: dict[str, list[str]] = field(default_factory=dict)  # revision -> replica gRPC host:port
 
 
 @dataclass
@@ -186,6 +188,7 @@ class RouterHub:
     def __init__(self) -> None:
         self.loop = _new_loop()
         self.routers: dict[tuple[str, str], IsvcRouter] = {}
+        self.graphs: dict[tuple[str, str], tuple[GraphRunner, asyncio.AbstractServer]] = {}
         self.kick: Callable[[tuple[str, str]], None] | None = None
         self._last_wake: dict[tuple[str, str], float] = {}
         self._thread = threading.Thread(target=self._run, name="serving-router", daemon=True)
@@ -250,10 +253,43 @@ class RouterHub:
         result: int = self._call(go())
         return result
 
+    def ensure_graph(self, key: tuple[str, str], port: int) -> int:
+        """Start the router of InferenceGraph ``key`` (on ``port`` when free); return its port."""
+
+        async def go() -> int:
+            entry = self.graphs.get(key)
+            if entry is None:
+                runner = GraphRunner(key[1], Graph({}), self.upstream)
+                entry = (runner, await _listen(runner.handle, port))
+                self.graphs[key] = entry
+            return int(entry[1].sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+
+        result: int = self._call(go())
+        return result
+
+    def apply_graph(self, key: tuple[str, str], graph: Graph) -> None:
+        async def go() -> None:
+            entry = self.graphs.get(key)
+            if entry is not None:
+                entry[0].graph = graph
+
+        self._call(go())
+
+    def remove_graph(self, key: tuple[str, str]) -> None:
+        async def go() -> None:
+            entry = self.graphs.pop(key, None)
+            if entry is not None:
+                entry[1].close()
+
+        self._call(go())
+
     def shutdown(self) -> None:
         for key in list(self.routers):
             with contextlib.suppress(Exception):
                 self.remove(key)
+        for key in list(self.graphs):
+            with contextlib.suppress(Exception):
+                self.remove_graph(key)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

@@ -9,8 +9,9 @@ TrainJobs through the flowyard server (``flowyard.Client``).
 No fresh virtual environment per job: nodes run on the interpreter flowyard runs on.
 ``packages_to_install`` names that are already installed there are skipped; missing ones are
 installed once with ``pip install --target`` into a directory shared by every job asking for the
-same set (``FLOWYARD_HOME/training/packages/<hash>``) and put first on ``sys.path`` (a file lock
-keeps concurrent nodes from installing twice).
+same set (the server's ``FLOWYARD_HOME/training/packages/<hash>``, given to nodes as
+``FLOWYARD_PACKAGES_DIR``) and put first on ``sys.path`` (a file lock keeps concurrent nodes
+from installing twice).
 
 The building of the TrainJob (:func:`build_trainjob`) is separate from submitting it, so it can be
 used and tested without a server.
@@ -33,14 +34,18 @@ TERMINAL = ("Complete", "Failed")
 LOG_WAIT_SECONDS = 300.0
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
+# The cache directory is the server's (FLOWYARD_PACKAGES_DIR, set on every trainer node); the
+# client's own path is only the fallback for a command run some other way.
 _INSTALL_PRELUDE = """import fcntl, os, subprocess, sys
-_target = {target!r}
+_target = os.path.join(os.environ.get("FLOWYARD_PACKAGES_DIR") or {default_dir!r}, {key!r})
 os.makedirs(_target, exist_ok=True)
 with open(_target + ".lock", "w") as _lock:
     fcntl.flock(_lock, fcntl.LOCK_EX)
     if not os.path.exists(os.path.join(_target, ".installed")):
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", _target,
-                        *{packages!r}], check=True)
+        print("flowyard: installing", {packages!r}, "into", _target, file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                        "--disable-pip-version-check", "--target", _target, *{packages!r}],
+                       check=True, timeout=900)
         open(os.path.join(_target, ".installed"), "w").close()
 sys.path.insert(0, _target)
 """
@@ -81,8 +86,11 @@ def build_trainjob(
     script = function_script(func, func_args)
     missing = missing_packages(list(packages_to_install or []))
     if missing:
-        target = str(config.home() / "training" / "packages" / packages_key(missing))
-        script = _INSTALL_PRELUDE.format(target=target, packages=missing) + script
+        default_dir = str(config.home() / "training" / "packages")
+        prelude = _INSTALL_PRELUDE.format(
+            default_dir=default_dir, key=packages_key(missing), packages=missing
+        )
+        script = prelude + script
     use_torch = ("torch" in runtime) if torch is None else torch
     trainer: dict[str, Any] = {"numNodes": num_nodes, "command": trainer_command(script, use_torch)}
     if resources_per_node:

@@ -8,8 +8,11 @@ flowyard runs every replica as a process on this machine, not inside the contain
 * ``python``, ``python3`` and ``torchrun`` as the program resolve to the interpreter flowyard runs
   on (so the job sees the packages installed next to flowyard), ``torchrun`` as
   ``<python> -m torch.distributed.run``. Any other program is looked up on ``PATH``.
-* paths inside a known example image (``/opt/pytorch-mnist/mnist.py``) map to flowyard's local
-  stand-in scripts.
+* paths inside a known example image (``/opt/pytorch-mnist/mnist.py``,
+  ``/var/tf_mnist/mnist_with_summaries.py``) map to flowyard's local stand-in scripts.
+
+The mapping is explicit: only the exact image references in :data:`IMAGE_ENTRYPOINTS` (listed in
+docs/training.md) are stood in for; any other image without ``command`` is refused at apply time.
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ IMAGE_ENTRYPOINTS: dict[str, ImageEntrypoint] = {
     ),
     "docker.io/kubeflowkatib/pytorch-mnist:v1beta1-45c5727": ImageEntrypoint(
         ("python", "@example:mnist_ddp"), {"/opt/pytorch-mnist/mnist.py": "mnist_ddp"}
+    ),
+    # TFJob examples: parameter-server training driven by TF_CONFIG over loopback sockets, in
+    # plain Python (no TensorFlow); without ps tasks each replica trains alone.
+    "ghcr.io/kubeflow/training-v1/tf-dist-mnist-test:latest": ImageEntrypoint(
+        ("python", "@example:tf_dist_mnist")
+    ),
+    "ghcr.io/kubeflow/training-v1/tf-mnist-with-summaries:latest": ImageEntrypoint(
+        ("python", "@example:tf_dist_mnist"),
+        {"/var/tf_mnist/mnist_with_summaries.py": "tf_dist_mnist"},
     ),
 }
 

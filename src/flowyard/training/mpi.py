@@ -10,7 +10,9 @@ agent script that ignores the host name and runs the daemon command on this mach
 ``kubectl exec`` into a worker pod would do). The hostfile names distinct loopback addresses, so
 Open MPI treats every worker as a remote node and goes through the agent. This needs a real
 ``mpirun`` (Open MPI: ``apt-get install openmpi-bin``); a launcher command that is not mpirun runs
-as given, with the same environment.
+as given, with the same environment. Open MPI refuses to start as root unless
+``OMPI_ALLOW_RUN_AS_ROOT`` and ``OMPI_ALLOW_RUN_AS_ROOT_CONFIRM`` are set; the Launcher always
+gets both, since replicas run as the server's user (root in many containers).
 """
 
 from __future__ import annotations

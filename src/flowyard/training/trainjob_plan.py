@@ -150,6 +150,7 @@ def trainer_members(
     for index in range(nodes):
         env = {"PATH": host_path_env(), **base_env, "JOB_COMPLETION_INDEX": str(index)}
         env.update(_paths(job))
+        env["FLOWYARD_PACKAGES_DIR"] = str(packages_dir())
         if framework_policy(runtime_spec) == "torch":
             env.update(torch_env(job, nodes, index, resources, net))
         members.append(
@@ -194,6 +195,12 @@ def torch_env(
         "PET_MASTER_ADDR": net.master.host,
         "PET_MASTER_PORT": str(net.master.port),
     }
+
+
+def packages_dir() -> Path:
+    """Where ``TrainerClient.train(packages_to_install=...)`` installs missing packages, one
+    directory per set, shared by every job (``FLOWYARD_HOME/training/packages``)."""
+    return config.home() / "training" / "packages"
 
 
 def _paths(job: Resource) -> dict[str, str]:

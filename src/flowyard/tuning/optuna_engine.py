@@ -4,18 +4,22 @@
 The engine keeps an in-memory Optuna study and syncs it with the history on every call: a record
 it handed out is matched to its Optuna trial by name (or, the first time, by assignment) and
 told its result; a record it has never seen (after a restart) is added as a finished or running
-trial, so a fresh engine refits on exactly what the store holds. The sampler is re-created per
-call with a seed derived from the experiment uid and the number of records.
+trial, so a fresh engine refits on exactly what the store holds.
+
+Seeding. An engine that starts with an empty history creates its sampler once, seeded with
+``random_state`` (or a seed derived from the experiment uid), and keeps it: driven one
+suggestion at a time, ``tpe`` then returns exactly what ``optuna.samplers.TPESampler(seed=...)``
+returns in an ask/tell loop (same model, same random stream; ``benchmarks/tuning.py`` checks
+this seed for seed). An engine built over a non-empty history (a control-plane restart, a
+changed spec) seeds its sampler from the seed and the number of records instead, so it does not
+replay the first random startup points (no duplicate assignments) and repeating that call with
+the same history gives the same suggestions.
 
 ``tpe`` and ``multivariate-tpe`` are both Optuna's multivariate TPE with the constant liar
-(running trials count as bad results, so a parallel batch spreads out); Katib's default ``tpe``
-image runs hyperopt's independent TPE instead, and its Optuna image's ``tpe`` the independent
-Optuna TPE. (Parameter grouping would change nothing: every trial has every parameter.)
-
-For ``tpe``/``multivariate-tpe`` the startup trials (``n_startup_trials``, default 10) are not
-independent random draws but points of one scrambled Sobol sequence (seeded from the experiment
-uid, indexed by trial number, so a restarted engine continues it): they cover the space more
-evenly before the model takes over. ``benchmarks/tuning.py --ablations`` measures the effect.
+(running trials count as bad results, so a parallel batch spreads out) — in Optuna 5 that is
+what a plain ``TPESampler()`` is. Katib's default ``tpe`` image runs hyperopt's independent TPE
+instead, and its Optuna image's ``tpe`` the independent Optuna TPE. (Parameter grouping would
+change nothing: every trial has every parameter.)
 """
 
 from __future__ import annotations
@@ -73,11 +77,12 @@ class _FixedSpaceTPE(optuna.samplers.TPESampler):
 
     Every trial asks for the same parameters, so the intersection search space Optuna would
     recompute over all past trials on each call (a third of the time at 1000 trials) is known
-    up front."""
+    up front. It is given as Optuna computes it (sorted by name, single-valued distributions
+    left out), so the sampler draws exactly as a plain ``TPESampler`` does."""
 
     def __init__(self, space: Mapping[str, BaseDistribution], **kwargs: Any) -> None:
         super().__init__(multivariate=True, **kwargs)
-        self._fixed_space = dict(space)
+        self._fixed_space = {n: d for n, d in sorted(space.items()) if not d.single()}
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -115,13 +120,6 @@ def _sampler_factory(
     raise ValueError(f"no Optuna sampler for algorithm {name!r}")
 
 
-def _qmc_startup(context: EngineContext) -> int:
-    """How many first trials come from the Sobol sequence (TPE only)."""
-    if context.algorithm not in ("tpe", "multivariate-tpe"):
-        return 0
-    return int(context.settings.get("n_startup_trials", 10))
-
-
 _TERMINAL = {
     TrialState.SUCCEEDED: OptunaState.COMPLETE,
     TrialState.EARLY_STOPPED: OptunaState.PRUNED,
@@ -141,24 +139,30 @@ class OptunaEngine(SuggestionEngine):
         direction = StudyDirection.MAXIMIZE if context.maximize else StudyDirection.MINIMIZE
         with _quiet():
             self._study = optuna.create_study(
-                direction=direction, sampler=self._new_sampler(context.seed(0))
+                direction=direction, sampler=self._new_sampler(self._base_seed())
             )
+        self._seeded = False
         self._number_by_name: dict[str, int] = {}
         self._finished: set[str] = set()
         self._unbound: dict[tuple[str, ...], list[int]] = {}
         self._count = 0
-        self.qmc_startup = _qmc_startup(context)
-        self._qmc_points: Any = None
 
     def suggest(self, count: int, history: Sequence[TrialRecord]) -> list[Suggestion]:
         with _quiet():
+            if not self._seeded:  # see the module docstring: one sampler per engine
+                if history:
+                    self._study.sampler = self._new_sampler(self.context.seed(len(history)))
+                self._seeded = True
             self._sync(history)
-            self._study.sampler = self._new_sampler(self.context.seed(len(history)))
             return [self._ask() for _ in range(count)]
 
+    def _base_seed(self) -> int:
+        """``random_state`` itself (as ``TPESampler(seed=random_state)``), else one derived
+        from the experiment uid."""
+        state = self.context.settings.get("random_state")
+        return int(state) % (1 << 32) if state is not None else self.context.seed()
+
     def _ask(self) -> Suggestion:
-        if self._count < self.qmc_startup:
-            self._study.enqueue_trial(self._sobol_point(self._count), skip_if_exists=False)
         trial = self._study.ask(fixed_distributions=self._distributions)
         self._count += 1
         values: dict[str, Value] = {}
@@ -168,22 +172,6 @@ class OptunaEngine(SuggestionEngine):
         suggestion = self.make(values)
         self._unbound.setdefault(self.space.key(values), []).append(trial.number)
         return suggestion
-
-    def _sobol_point(self, index: int) -> dict[str, Any]:
-        """Point ``index`` of the study's scrambled Sobol sequence, in Optuna's parameter
-        representation (mapped through Optuna's own search-space transform, as its QMC
-        sampler does, so it always lies in the distributions)."""
-        from optuna._transform import _SearchSpaceTransform
-        from scipy.stats import qmc
-
-        transform = _SearchSpaceTransform(self._distributions)
-        if self._qmc_points is None:
-            bounds = transform.bounds
-            size = 1 << max(self.qmc_startup - 1, 0).bit_length()  # a power of two: balanced
-            sobol = qmc.Sobol(len(bounds), scramble=True, seed=self.context.seed("startup"))
-            unit = sobol.random(size)
-            self._qmc_points = bounds[:, 0] + unit * (bounds[:, 1] - bounds[:, 0])
-        return dict(transform.untransform(self._qmc_points[index]))
 
     def _sync(self, history: Sequence[TrialRecord]) -> None:
         seen: set[int] = set()

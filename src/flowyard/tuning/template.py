@@ -188,10 +188,12 @@ def template_causes(spec: Mapping[str, Any]) -> list[FieldCause]:
                 )
             )
         return causes
-    return causes + _parameter_causes(spec, template)
+    return causes + parameter_causes(spec, template)
 
 
-def _parameter_causes(spec: Mapping[str, Any], template: Mapping[str, Any]) -> list[FieldCause]:
+def parameter_causes(spec: Mapping[str, Any], template: Mapping[str, Any]) -> list[FieldCause]:
+    """Katib's checks of ``template.trialParameters`` against ``template.trialSpec`` (also run
+    on a template resolved from a ConfigMap)."""
     causes: list[FieldCause] = []
     text = json.dumps(template["trialSpec"])
     names, refs = set(), set()

@@ -12,10 +12,15 @@ from flowyard.tuning.runobject import LABEL_EXPERIMENT
 from flowyard.tuning.template import render_run_spec
 
 
-def new_trial(experiment: Resource, assignment: Mapping[str, Any]) -> Resource:
+def new_trial(
+    experiment: Resource,
+    assignment: Mapping[str, Any],
+    run_template: Mapping[str, Any] | None = None,
+) -> Resource:
     """The Trial for ``assignment`` (an entry of ``Suggestion.status.suggestions``): its
     parameter assignments, the rendered run spec, the objective and collector spec, and the
-    assignment's labels; owned by the experiment."""
+    assignment's labels; owned by the experiment. ``run_template`` is the trial spec when it comes
+    from a ConfigMap (:func:`flowyard.tuning.configmap.resolve_trial_spec`)."""
     md = experiment["metadata"]
     spec = experiment["spec"]
     template = spec.get("trialTemplate") or {}
@@ -26,7 +31,7 @@ def new_trial(experiment: Resource, assignment: Mapping[str, Any]) -> Resource:
     trial_spec: dict[str, Any] = {
         "objective": copy.deepcopy(spec.get("objective")),
         "parameterAssignments": params,
-        "runSpec": render_run_spec(spec, name, md["namespace"], values),
+        "runSpec": render_run_spec(spec, name, md["namespace"], values, run_template),
         "metricsCollector": copy.deepcopy(spec.get("metricsCollectorSpec") or {}),
         "primaryContainerName": template.get("primaryContainerName"),
         "successCondition": template.get("successCondition"),

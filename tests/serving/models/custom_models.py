@@ -128,3 +128,11 @@ class Sleepy(Model):
 
         await asyncio.sleep(0.3)
         return {"predictions": [os.getpid()]}
+
+
+class AddOne(Model):
+    """Adds 1 to every value and says which model answered (graph tests)."""
+
+    def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        rows = [[v + 1 for v in row] for row in payload["instances"]]
+        return {"predictions": rows, "model": self.name}

@@ -13,9 +13,10 @@ plays its role for real over TCP sockets on the addresses given there:
 * a **trainer** (chief, master or worker) connects to every ps, and for ``--train_steps`` steps
   pulls the parameters, computes the gradient of a linear model's squared loss on a minibatch of
   its own synthetic data shard and pushes it (asynchronous between-graph training, as the
-  upstream example); then it says ``done``. The **chief** (or master) then waits until every
-  trainer is done, evaluates the final parameters on held-out data and exits 1 unless the loss
-  went down, so a job whose exchange is broken fails instead of passing;
+  upstream example); then it says ``done``. The lead trainer (chief or master; without one,
+  worker 0) instead waits until every other trainer is done, evaluates the final parameters on
+  held-out data, says ``done`` last and exits 1 unless the loss went down, so a job whose
+  exchange is broken fails instead of passing;
 * an **evaluator** pulls the parameters once, prints their loss and exits;
 * without ``TF_CONFIG`` or without ps tasks the process trains alone (``tfjob_simple``'s workers).
 
@@ -160,12 +161,21 @@ def push(conns: list[PSConnection], grad: list[float]) -> None:
         conn.call("push", grad={j: grad[j] for j in range(FEATURES) if j % len(conns) == i})
 
 
-def wait_all_done(conns: list[PSConnection], timeout: float) -> None:
+def wait_for_others(conns: list[PSConnection], timeout: float) -> None:
+    """Wait until every other trainer said ``done`` (the lead says it last)."""
     end = time.monotonic() + timeout
-    while any(c.call("status")["done"] < c.call("status")["expected"] for c in conns):
-        if time.monotonic() > end:
-            raise TimeoutError(f"trainers not all done after {timeout}s")
-        time.sleep(0.05)
+    for conn in conns:
+        while (status := conn.call("status"))["done"] < status["expected"] - 1:
+            if time.monotonic() > end:
+                raise TimeoutError(f"the other trainers are not done after {timeout}s")
+            time.sleep(0.05)
+
+
+def is_lead(task: str, index: int, roles: set[str]) -> bool:
+    """The chief (or master); without one, worker 0 (as TF picks the chief)."""
+    if task in ("chief", "master"):
+        return True
+    return task == "worker" and index == 0 and not roles & {"chief", "master"}
 
 
 def train(args: argparse.Namespace, task: str, index: int, ps: list[str], trainers: int) -> int:
@@ -173,22 +183,24 @@ def train(args: argparse.Namespace, task: str, index: int, ps: list[str], traine
     rows = dataset(seed=100 + index + (0 if task != "worker" else 50), samples=256)
     held_out = dataset(seed=9999, samples=256)
     conns = [PSConnection(address, name) for address in ps]
-    weights = pull(conns)
-    initial = loss(weights, held_out)
+    initial = loss([0.0] * FEATURES, held_out)  # the ps tasks start from zeros
     gen = random.Random(index)
     for step in range(args.train_steps):
         weights = pull(conns)
         push(conns, gradient(weights, gen.sample(rows, args.batch_size)))
         if step % max(1, args.train_steps // 5) == 0 or step == args.train_steps - 1:
             print(f"{name}: step {step} loss {loss(weights, held_out):.4f}", flush=True)
-    for conn in conns:
-        conn.call("done")
-    if task not in ("chief", "master") and not (task == "worker" and "chief" not in args.roles):
+    if not is_lead(task, index, args.roles):
+        for conn in conns:
+            conn.call("done")
         return 0
-    wait_all_done(conns, args.ps_timeout)
+    wait_for_others(conns, args.ps_timeout)
     final = loss(pull(conns), held_out)
-    print(f"{name}: final loss {final:.4f} (initial {initial:.4f}, {trainers} trainers)", flush=True)
+    summary = f"final loss {final:.4f} (initial {initial:.4f}, {trainers} trainers)"
+    print(f"{name}: {summary}", flush=True)
     write_result(args, {"task": name, "initial_loss": initial, "final_loss": final})
+    for conn in conns:  # last: the ps tasks exit once every trainer is done
+        conn.call("done")
     return 0 if final < initial else 1
 
 

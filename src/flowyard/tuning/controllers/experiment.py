@@ -24,6 +24,7 @@ from flowyard.controllers.base import Controller, ObjectKey, Result
 from flowyard.errors import AlreadyExistsError, ConflictError, InvalidError, NotFoundError
 from flowyard.resources.conditions import get_condition, is_true, set_condition
 from flowyard.resources.meta import Resource, now_iso, owner_reference
+from flowyard.tuning.configmap import resolve_trial_spec
 from flowyard.tuning.controllers.common import (
     EXPERIMENT,
     SUGGESTION,
@@ -120,7 +121,7 @@ class ExperimentController(Controller):
         """Create the Trial for ``item``; on a template that cannot be rendered the
         experiment fails (False)."""
         try:
-            self.store.create(new_trial(exp, item))
+            self.store.create(new_trial(exp, item, self._configmap_template(exp)))
         except AlreadyExistsError:
             pass
         except InvalidError as exc:
@@ -130,6 +131,13 @@ class ExperimentController(Controller):
             self.events.record(exp, "Warning", "ExperimentFailed", message)
             return False
         return True
+
+    def _configmap_template(self, exp: Resource) -> dict[str, Any] | None:
+        """The trial spec from ``trialTemplate.configMap``, or None when the template is
+        inline. InvalidError when it cannot be resolved (the experiment then fails)."""
+        if not (exp["spec"].get("trialTemplate") or {}).get("configMap"):
+            return None
+        return resolve_trial_spec(self.store, exp["spec"])
 
     # -- suggestion --------------------------------------------------------------------------
     def _suggestion(self, exp: Resource) -> Resource:
