@@ -271,23 +271,8 @@ def register_kinds(registry: KindRegistry = REGISTRY) -> None:
     """Register the pipeline kinds and their admission hooks in ``registry``; idempotent."""
     with _lock:
         for info in ALL_KINDS:
-            try:
-                registry.get(info.api_version, info.kind)
-            except FlowyardError:
-                registry.register(info if registry is REGISTRY else _fresh(info))
+            registry.ensure(info)
         registry.add_defaulter(API_VERSION, "Run", default_run)
         registry.add_validator(API_VERSION, "Run", validate_run)
         registry.add_validator(API_VERSION, "PipelineVersion", validate_pipeline_version)
         registry.add_validator(ARGO_API_VERSION, "Workflow", validate_workflow)
-
-
-def _fresh(info: KindInfo) -> KindInfo:
-    return KindInfo(
-        group=info.group,
-        version=info.version,
-        kind=info.kind,
-        plural=info.plural,
-        short_names=info.short_names,
-        namespaced=info.namespaced,
-        columns=info.columns,
-    )

@@ -9,8 +9,9 @@ defaulting and semantic validation with :meth:`KindRegistry.add_defaulter` and
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flowyard.errors import FieldCause, NotFoundError
 from flowyard.resources.meta import Resource
@@ -77,11 +78,22 @@ class KindRegistry:
     def __init__(self) -> None:
         self._by_gvk: dict[tuple[str, str], KindInfo] = {}
         self._by_path: dict[tuple[str, str, str], KindInfo] = {}
+        self._lock = threading.Lock()
 
     def register(self, info: KindInfo) -> KindInfo:
         self._by_gvk[(info.api_version, info.kind)] = info
         self._by_path[(info.group, info.version, info.plural)] = info
         return info
+
+    def ensure(self, info: KindInfo) -> KindInfo:
+        """Register ``info`` unless its kind is already there; return the registered entry.
+        Idempotent and thread safe. Each registry gets its own copy (hooks are never shared)."""
+        with self._lock:
+            existing = self._by_gvk.get((info.api_version, info.kind))
+            if existing is not None:
+                return existing
+            own = info if self is REGISTRY else replace(info, defaulters=[], validators=[])
+            return self.register(own)
 
     def __iter__(self) -> Iterator[KindInfo]:
         return iter(sorted(self._by_gvk.values(), key=lambda k: (k.group, k.kind)))

@@ -85,25 +85,7 @@ def register_kinds(registry: KindRegistry = REGISTRY) -> None:
 
     with _lock:
         for info in ALL_KINDS:
-            try:
-                registered = registry.get(info.api_version, info.kind)
-            except Exception:  # NotFoundError: not there yet
-                registered = registry.register(info if registry is REGISTRY else _fresh(info))
-            _attach(registry, registered, trainjob)
-
-
-def _fresh(info: KindInfo) -> KindInfo:
-    """A copy without hooks, so that registering in several registries never shares lists."""
-    return KindInfo(
-        group=info.group,
-        version=info.version,
-        kind=info.kind,
-        plural=info.plural,
-        short_names=info.short_names,
-        namespaced=info.namespaced,
-        schema_file=info.schema_file,
-        columns=info.columns,
-    )
+            _attach(registry, registry.ensure(info), trainjob)
 
 
 _DEFAULTERS: dict[str, object] = {}
