@@ -110,6 +110,30 @@ def test_sklearn_modelformat_and_v2_samples(server: RunningServer) -> None:
     assert predict(isvc["status"]["url"], "sklearn-iris", ROWS).json() == {"predictions": [1, 1]}
 
 
+def test_v2_grpc_through_the_inferenceservice(server: RunningServer) -> None:
+    import grpc
+    import numpy as np
+
+    from flowyard.serving.grpc_server import pb, services
+
+    isvc = _apply_and_wait(server, "sklearn-iris-v2.yaml", "sklearn-irisv2")
+    address = isvc["status"]["grpcAddress"]
+    assert address.startswith("127.0.0.1:")
+    with grpc.insecure_channel(address) as channel:
+        stub = services.GRPCInferenceServiceStub(channel)
+        assert stub.ServerReady(pb.ServerReadyRequest(), timeout=10).ready
+        assert stub.ModelReady(pb.ModelReadyRequest(name="sklearn-irisv2"), timeout=10).ready
+        req = pb.ModelInferRequest(model_name="sklearn-irisv2", id="via-router")
+        req.inputs.add(name="input-0", datatype="FP64", shape=[2, 4])
+        req.raw_input_contents.append(np.array(ROWS, dtype="<f8").tobytes())
+        resp = stub.ModelInfer(req, timeout=10)
+        assert resp.id == "via-router"
+        assert np.frombuffer(resp.raw_output_contents[0], dtype="<i8").tolist() == [1, 1]
+        with pytest.raises(grpc.RpcError) as info:  # the replica's error code comes through
+            stub.ModelInfer(pb.ModelInferRequest(model_name="nope"), timeout=10)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 def test_xgboost_v2_sample(server: RunningServer) -> None:
     isvc = _apply_and_wait(server, "xgboost-iris.yaml", "xgboost-iris")
     url = isvc["status"]["url"]

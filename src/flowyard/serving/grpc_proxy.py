@@ -49,8 +49,8 @@ class GrpcProxy:
                 bound = 0
             if bound:
                 server.start()
-                self._server, self.port = server, bound
-                return bound
+                self._server, self.port = server, int(bound)
+                return self.port
         raise OSError("no free port on 127.0.0.1 for the gRPC proxy")
 
     def update(
@@ -97,7 +97,7 @@ class GrpcProxy:
             )
             return answer
         except grpc.RpcError as exc:
-            context.abort(exc.code(), exc.details() or "")  # type: ignore[attr-defined]
+            context.abort(exc.code(), exc.details() or "")
             raise  # not reached: abort raises
         finally:
             with self._lock:
@@ -109,7 +109,7 @@ def _metadata(items: Any) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in items or () if not k.startswith((":", "grpc-"))]
 
 
-class _Handler(grpc.GenericRpcHandler):
+class _Handler(grpc.GenericRpcHandler):  # type: ignore[misc]
     def __init__(self, proxy: GrpcProxy) -> None:
         self.proxy = proxy
 

@@ -24,8 +24,16 @@ WORKER_HOLD_SECONDS = 365 * 24 * 3600  # as upstream's "sleep 365d"; killed when
 
 AGENT_SCRIPT = """#!/bin/sh
 # flowyard rsh agent for Open MPI: "$1" is the worker host; run the rest on this machine.
+# Each daemon gets its own session directory: the daemons of one job on one host would otherwise
+# race creating the same ones (Open MPI then fails with "mkdir ... File exists").
 shift
-exec /bin/sh -c "$*"
+OMPI_MCA_orte_tmpdir_base=$(mktemp -d "${TMPDIR:-/tmp}/flowyard-orted.XXXXXX") || exit 1
+PRTE_MCA_prte_tmpdir_base=$OMPI_MCA_orte_tmpdir_base  # the same for Open MPI 5 (PRRTE)
+export OMPI_MCA_orte_tmpdir_base PRTE_MCA_prte_tmpdir_base
+/bin/sh -c "$*"
+status=$?
+rm -rf "$OMPI_MCA_orte_tmpdir_base"
+exit $status
 """
 
 
