@@ -97,9 +97,10 @@ def test_experiment_with_configmap_template_succeeds(
     ("case", "reason"),
     [("missing", "not found: create it"), ("key", "templatePath"), ("params", "momentum")],
 )
-def test_unresolvable_configmap_template_fails_the_experiment(
+def test_unresolvable_configmap_template_is_rejected_at_apply_time(
     server: RunningServer, random_example: dict[str, Any], case: str, reason: str
 ) -> None:
+    """As Katib's webhook: the Experiment is refused, naming the ConfigMap and the fix."""
     name = f"cm-bad-{case}"
     exp = _experiment(random_example, name, f"tpl-{case}", "job.yaml")
     text = exp.pop("_trialSpec")
@@ -109,9 +110,8 @@ def test_unresolvable_configmap_template_fails_the_experiment(
         elif case == "params":  # the template does not use ${trialParameters.momentum}
             broken = text.replace("${trialParameters.momentum}", "0.5")
             client.create(_configmap(f"tpl-{case}", {"job.yaml": broken}))
-        client.create(copy.deepcopy(exp))
-        done = wait_finished(client, name, NS, timeout=30)
+        with pytest.raises(InvalidError) as rejected:
+            client.create(copy.deepcopy(exp))
         assert trials_of(client, name, NS) == []
-    failed = get_condition(done, "Failed")
-    assert failed is not None and failed["reason"] == "ExperimentFailed", done
-    assert f"tpl-{case}" in failed["message"] and reason in failed["message"]
+    assert any(c.field.startswith("spec.trialTemplate") for c in rejected.value.causes)
+    assert f"tpl-{case}" in rejected.value.message and reason in rejected.value.message

@@ -82,7 +82,7 @@ class ResourceService:
         self.check(user, "create", info, namespace, str(body.get("metadata", {}).get("name", "")))
         obj = copy.deepcopy(body)
         obj.pop("status", None)
-        admit(obj)
+        self._admit(info, obj, None)
         return self.store.create(obj)
 
     def update(
@@ -94,8 +94,17 @@ class ResourceService:
         self.check(user, "update", info, namespace, name)
         old = self.store.get(info, namespace, name)
         obj = copy.deepcopy(body)
-        admit(obj, old)
+        self._admit(info, obj, old)
         return self.store.update(obj)
+
+    def _admit(self, info: KindInfo, obj: Resource, old: Resource | None) -> None:
+        """Admission, then the kind's checks that need to read other objects."""
+        admit(obj, old)
+        causes = [c for check in info.store_validators for c in check(obj, old, self.store)]
+        if causes:
+            listed = "; ".join(f"{c.field}: {c.message}" for c in causes)
+            name = obj.get("metadata", {}).get("name", "")
+            raise InvalidError(f'{info.kind} "{name}" is invalid: {listed}', causes=causes)
 
     def patch(
         self,

@@ -12,6 +12,7 @@ import difflib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from flowyard.errors import FieldCause, NotFoundError
 from flowyard.resources.meta import Resource
@@ -21,6 +22,11 @@ Defaulter = Callable[[Resource], None]
 
 Validator = Callable[[Resource, Resource | None], list[FieldCause]]
 """Returns the semantic problems of ``new`` (``old`` is the stored object on update, else None)."""
+
+StoreValidator = Callable[[Resource, Resource | None, Any], list[FieldCause]]
+"""Like :data:`Validator`, for checks that must read other objects; the third argument is the
+store (a ``flowyard.store.base.BaseStore``). The API runs these after admission, e.g. Katib's
+"the trial template's ConfigMap exists"."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class KindInfo:
     columns: tuple[PrinterColumn, ...] = ()
     defaulters: list[Defaulter] = field(default_factory=list)
     validators: list[Validator] = field(default_factory=list)
+    store_validators: list[StoreValidator] = field(default_factory=list)
 
     @property
     def api_version(self) -> str:
@@ -92,7 +99,11 @@ class KindRegistry:
             existing = self._by_gvk.get((info.api_version, info.kind))
             if existing is not None:
                 return existing
-            own = info if self is REGISTRY else replace(info, defaulters=[], validators=[])
+            own = (
+                info
+                if self is REGISTRY
+                else replace(info, defaulters=[], validators=[], store_validators=[])
+            )
             return self.register(own)
 
     def __iter__(self) -> Iterator[KindInfo]:
@@ -161,6 +172,11 @@ class KindRegistry:
         info = self.get(api_version, kind)
         if fn not in info.validators:
             info.validators.append(fn)
+
+    def add_store_validator(self, api_version: str, kind: str, fn: StoreValidator) -> None:
+        info = self.get(api_version, kind)
+        if fn not in info.store_validators:
+            info.store_validators.append(fn)
 
 
 REGISTRY = KindRegistry()

@@ -1,11 +1,11 @@
 """Trial templates kept in a ConfigMap (``spec.trialTemplate.configMap``), resolved as Katib does.
 
 Katib reads the ConfigMap ``configMapName`` in ``configMapNamespace`` and takes the trial spec
-from ``data[templatePath]``, a YAML (or JSON) document. Katib's webhook fetches it at apply
-time; flowyard's admission has no store access, so the Experiment controller resolves it when
-it makes a trial, and a missing ConfigMap, a missing key, a document that is not an object or a
-template whose placeholders do not match ``trialParameters`` ends the experiment with
-``ExperimentFailed`` naming the ConfigMap and the fix.
+from ``data[templatePath]``, a YAML (or JSON) document. As Katib's webhook does, the API refuses
+an Experiment whose ConfigMap is missing, lacks the key, does not hold an object there or holds
+a template whose placeholders do not match ``trialParameters`` (a store validator registered in
+:mod:`flowyard.tuning.kinds`). The Experiment controller resolves it again for every trial; if
+the ConfigMap went away meanwhile the experiment ends ``ExperimentFailed`` naming it.
 """
 
 from __future__ import annotations

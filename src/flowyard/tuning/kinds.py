@@ -10,7 +10,9 @@ No short names: Katib's CRDs define none, and KFP's ``Experiment`` (another grou
 
 from __future__ import annotations
 
-from flowyard.errors import NotFoundError
+from typing import Any
+
+from flowyard.errors import FieldCause, InvalidError
 from flowyard.resources.registry import REGISTRY, KindInfo, KindRegistry, PrinterColumn
 from flowyard.tuning.defaults import default_experiment
 from flowyard.tuning.validation import validate_experiment
@@ -63,15 +65,28 @@ def _suggestion() -> KindInfo:
     )
 
 
+def template_configmap_causes(
+    new: dict[str, Any], old: dict[str, Any] | None, store: Any
+) -> list[FieldCause]:
+    """Katib's webhook check: a ConfigMap trial template must exist and hold a valid template
+    when the Experiment is applied."""
+    from flowyard.tuning.configmap import resolve_trial_spec
+
+    if not ((new.get("spec") or {}).get("trialTemplate") or {}).get("configMap"):
+        return []
+    try:
+        resolve_trial_spec(store, new["spec"])
+    except InvalidError as exc:
+        return [FieldCause("spec.trialTemplate.configMap", exc.message)]
+    return []
+
+
 def register_kinds(registry: KindRegistry = REGISTRY) -> tuple[KindInfo, KindInfo, KindInfo]:
     """Register Experiment, Trial and Suggestion (again: no-op) and return their KindInfos."""
     infos = []
     for make in (_experiment, _trial, _suggestion):
-        info = make()
-        try:
-            infos.append(registry.get(info.api_version, info.kind))
-        except NotFoundError:
-            infos.append(registry.register(info))
+        infos.append(registry.ensure(make()))
     registry.add_defaulter(API_VERSION, "Experiment", default_experiment)
     registry.add_validator(API_VERSION, "Experiment", validate_experiment)
+    registry.add_store_validator(API_VERSION, "Experiment", template_configmap_causes)
     return infos[0], infos[1], infos[2]
