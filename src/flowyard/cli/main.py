@@ -64,7 +64,7 @@ def up(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8731,
 ) -> None:
-    """Start the control plane (API, dashboard, controllers) in the foreground."""
+    """Start the control plane (API server and controllers) in the foreground."""
     from flowyard.api.platform import serve  # the server package loads only for `up`
 
     try:
