@@ -3,8 +3,6 @@ the KFP v2 backend's compiled workflows (refused with a pointer to the IR)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,19 +27,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def cli(
-    server: RunningServer, *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    env = dict(server.env, FLOWYARD_TOKEN=server.token, COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def wait_final(server: RunningServer, name: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     with server.client() as client:
@@ -54,7 +39,7 @@ def wait_final(server: RunningServer, name: str, timeout: float = 60) -> dict:
 
 
 def test_argo_examples_run_with_apply(server: RunningServer) -> None:
-    done = cli(server, "apply", "-f", str(EXAMPLES))
+    done = server.cli("apply", "-f", str(EXAMPLES))
     assert done.returncode == 0, done.stdout + done.stderr
     names = [
         line.split()[0].split("/")[1] for line in done.stdout.splitlines() if "created" in line
@@ -80,7 +65,7 @@ def test_argo_examples_run_with_apply(server: RunningServer) -> None:
 
 
 def test_kfp_v1_workflow_runs_with_flowyard_run(server: RunningServer, tmp_path: Path) -> None:
-    done = cli(server, "run", str(V1_SHAPE), "-p", f"marker-dir={tmp_path}", "--name", "mnist")
+    done = server.cli("run", str(V1_SHAPE), "-p", f"marker-dir={tmp_path}", "--name", "mnist")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "workflow/mnist Succeeded" in done.stdout
     assert (tmp_path / "prepare-count").read_text().strip() == "2"  # retried once
@@ -88,18 +73,18 @@ def test_kfp_v1_workflow_runs_with_flowyard_run(server: RunningServer, tmp_path:
         "deploying best of [1.2000000000000002, 0.12]" in (tmp_path / "deployed").read_text()
     )
     assert (tmp_path / "exit-status").read_text().strip() == "workflow Succeeded"
-    described = cli(server, "describe", "workflow", "mnist")
+    described = server.cli("describe", "workflow", "mnist")
     assert "train(1:0.01)" in described.stdout
-    logs = cli(server, "logs", "workflow/mnist", "-c", "train_1_0.01_")
+    logs = server.cli("logs", "workflow/mnist", "-c", "train_1_0.01_")
     assert "trained with lr 0.01" in logs.stdout, logs.stderr
 
 
 def test_failed_workflow_exit_code_and_logs_hint(server: RunningServer) -> None:
-    done = cli(server, "run", str(EXAMPLES / "exit-handlers.yaml"), "--name", "fails")
+    done = server.cli("run", str(EXAMPLES / "exit-handlers.yaml"), "--name", "fails")
     assert done.returncode == 1
     assert "workflow/fails Failed" in done.stdout
     assert "flowyard logs workflow/fails -c" in done.stdout
-    logs = cli(server, "logs", "workflow/fails", "-c", "fails")
+    logs = server.cli("logs", "workflow/fails", "-c", "fails")
     assert "intentional failure" in logs.stdout
 
 
@@ -107,7 +92,7 @@ def test_kfp_v2_backend_workflows_are_refused_with_a_pointer_to_ir(server: Runni
     files = sorted(KFP_V2_COMPILED.glob("*.yaml"))
     assert files
     for path in files:
-        done = cli(server, "apply", "-f", str(path))
+        done = server.cli("apply", "-f", str(path))
         assert done.returncode == 1, path
         assert "compiled by the KFP v2 backend" in done.stderr, done.stderr
         assert "kfp.compiler.Compiler" in done.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,25 +24,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def cli(
-    server: RunningServer, *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    env = dict(server.env, FLOWYARD_TOKEN=server.token, COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
 def test_cli_runs_a_py_file_and_shows_tasks_and_logs(server: RunningServer) -> None:
-    done = cli(server, "run", str(PIPELINES), "--pipeline", "adder", "-p", "a=5", "--name", "add5")
+    done = server.cli("run", str(PIPELINES), "--pipeline", "adder", "-p", "a=5", "--name", "add5")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "run/add5 SUCCEEDED" in done.stdout
     with server.client() as client:
@@ -57,13 +42,13 @@ def test_cli_runs_a_py_file_and_shows_tasks_and_logs(server: RunningServer) -> N
     assert details["add-2"]["outputs"]["parameters"] == {"Output": 17}
     assert details["add"]["startTime"] <= details["add-2"]["startTime"]
     assert [h["state"] for h in status["stateHistory"]][-1] == "SUCCEEDED"
-    got = cli(server, "get", "runs")
+    got = server.cli("get", "runs")
     assert "add5" in got.stdout and "SUCCEEDED" in got.stdout
-    described = cli(server, "describe", "run", "add5")
+    described = server.cli("describe", "run", "add5")
     assert described.returncode == 0, described.stderr
     assert "add-2" in described.stdout and "'Output': 17" in described.stdout
     assert "executorInput" not in described.stdout  # the engine state stays out of describe
-    logs = cli(server, "logs", "run/add5", "-c", "add-2")
+    logs = server.cli("logs", "run/add5", "-c", "add-2")
     assert logs.returncode == 0, logs.stderr
     assert "flowyard: add-2 attempt 1" in logs.stdout
 
@@ -71,8 +56,7 @@ def test_cli_runs_a_py_file_and_shows_tasks_and_logs(server: RunningServer) -> N
 def test_cli_failure_exit_code_names_task_and_logs_command(
     server: RunningServer, tmp_path: Path
 ) -> None:
-    done = cli(
-        server,
+    done = server.cli(
         "run",
         str(PIPELINES),
         "--pipeline",
@@ -86,7 +70,7 @@ def test_cli_failure_exit_code_names_task_and_logs_command(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "failed task gate" in done.stdout
     assert "flowyard logs run/closed -c gate" in done.stdout
-    logs = cli(server, "logs", "run/closed", "-c", "gate")
+    logs = server.cli("logs", "run/closed", "-c", "gate")
     assert "gate is closed" in logs.stdout
 
 

@@ -4,8 +4,6 @@ CLI, and waiting on status."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,14 +18,7 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "kserv
 
 
 def cli(server: RunningServer, *args: str, stdin: str | None = None) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "flowyard.cli.main", *args],
-        env=server.env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = server.cli(*args, stdin=stdin)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 

@@ -6,23 +6,20 @@ from __future__ import annotations
 import functools
 import http.server
 import io
-import subprocess
-import sys
 import tarfile
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from flowyard import config
 from flowyard.errors import InvalidError, NotFoundError
 from flowyard.serving import storage
 from tests.serving.conftest import Server, free_port
+from tests.support.s3 import moto_server, s3_client
 
 
 def test_local_path_and_file_uri(tmp_path: Path) -> None:
@@ -120,46 +117,12 @@ def test_http_unreachable_is_a_clear_error() -> None:
 def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     pytest.importorskip("s3fs")
     pytest.importorskip("moto")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(endpoint, timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"moto did not start: {log.read_text()}") from None
-                time.sleep(0.2)
-        yield {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with moto_server(tmp_path_factory.mktemp("moto")) as env:
+        yield env
 
 
 def _upload(env: dict[str, str], bucket: str, files: dict[str, bytes]) -> None:
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = s3_client(env)
     s3.create_bucket(Bucket=bucket)
     for key, data in files.items():
         s3.put_object(Bucket=bucket, Key=key, Body=data)

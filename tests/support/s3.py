@@ -7,7 +7,6 @@ that boto3, s3fs and flowyard's steps read. :func:`s3_client` is a boto3 client 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -18,19 +17,15 @@ from typing import Any
 
 import httpx
 
+from tests.support.server import free_port
+
 START_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
 def moto_server(log_dir: Path) -> Iterator[dict[str, str]]:
     """Start ``python -m moto.server`` on 127.0.0.1; stop it on exit."""
-    port = _free_port()
+    port = free_port()
     log = log_dir / f"moto-{port}.log"
     with log.open("wb") as handle:
         proc = subprocess.Popen(

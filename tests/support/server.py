@@ -77,6 +77,19 @@ class RunningServer:
     def client(self) -> Client:
         return Client(self.url, self.token)
 
+    def cli(
+        self, *args: str, stdin: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``flowyard ARGS...`` against this server (wide terminal, no colour)."""
+        return subprocess.run(
+            [sys.executable, "-m", "flowyard.cli.main", *args],
+            env=dict(self.env, COLUMNS="200"),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -4,8 +4,6 @@ through the CLI, raw HTTP and ``flowyard.Client`` (one server for the module).""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,17 +27,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = RunningServer(tmp_path_factory.mktemp("training-server")).start()
     yield running
     running.stop()
-
-
-def cli(server: RunningServer, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard.cli.main", *args],
-        env=server.env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def v1job(kind: str, name: str, replicas: dict[str, Any], **run_policy: Any) -> dict[str, Any]:
@@ -97,18 +84,17 @@ def test_upstream_pytorch_example_with_cli(server: RunningServer) -> None:
     example = REFERENCE / "training-operator-v1/examples/pytorch_simple.yaml"
     if not example.exists():
         pytest.skip("upstream reference data not present")
-    applied = cli(server, "apply", "-f", str(example))
+    applied = server.cli("apply", "-f", str(example))
     assert applied.returncode == 0, applied.stderr
     assert "pytorchjob.kubeflow.org/pytorch-simple created" in applied.stdout
     done = wait(server, "pytorchjobs", "pytorch-simple", "Succeeded", 240, "kubeflow")
     replicas = done["status"]["replicaStatuses"]
     assert replicas["Master"]["succeeded"] == 1 and replicas["Master"]["active"] == 0
-    listing = cli(server, "get", "pytorchjobs", "-n", "kubeflow")
+    listing = server.cli("get", "pytorchjobs", "-n", "kubeflow")
     header, row = listing.stdout.splitlines()[:2]
     assert header.split() == ["NAME", "STATE", "AGE"], listing.stdout
     assert row.split()[:2] == ["pytorch-simple", "Succeeded"]
-    logs = cli(
-        server,
+    logs = server.cli(
         "logs",
         "pytorchjob/pytorch-simple",
         "-n",
@@ -203,7 +189,7 @@ def test_upstream_tfjob_dist_mnist_with_cli(server: RunningServer) -> None:
     example = REFERENCE / "training-operator-v1/examples/tfjob_dist_mnist.yaml"
     if not example.exists():
         pytest.skip("upstream reference data not present")
-    applied = cli(server, "apply", "-f", str(example))
+    applied = server.cli("apply", "-f", str(example))
     assert applied.returncode == 0, applied.stderr
     name = "dist-mnist-for-e2e-test"
     done = wait(server, "tfjobs", name, "Succeeded", 120)
@@ -226,7 +212,7 @@ def test_upstream_tfjob_simple_with_cli(server: RunningServer) -> None:
     example = REFERENCE / "training-operator-v1/examples/tfjob_simple.yaml"
     if not example.exists():
         pytest.skip("upstream reference data not present")
-    applied = cli(server, "apply", "-f", str(example))
+    applied = server.cli("apply", "-f", str(example))
     assert applied.returncode == 0, applied.stderr
     done = wait(server, "tfjobs", "tfjob-simple", "Succeeded", 120, "kubeflow")
     assert done["status"]["replicaStatuses"]["Worker"]["succeeded"] == 2
@@ -491,7 +477,7 @@ def test_bad_input_is_a_422_naming_the_field(
 def test_bad_input_through_cli_apply(server: RunningServer) -> None:
     import yaml
 
-    result = cli(server, "apply", "-f", "-", stdin=yaml.safe_dump(_pytorch(replicas=-1)))
+    result = server.cli("apply", "-f", "-", stdin=yaml.safe_dump(_pytorch(replicas=-1)))
     assert result.returncode == 1
     assert "spec.pytorchReplicaSpecs[Worker].replicas" in result.stderr
 

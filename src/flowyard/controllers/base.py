@@ -16,10 +16,13 @@ The manager (:mod:`flowyard.controllers.manager`) calls ``reconcile`` when:
 
 from __future__ import annotations
 
+import contextlib
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from flowyard.errors import ConflictError, NotFoundError
 from flowyard.resources.meta import Resource
 from flowyard.resources.registry import KindInfo
 
@@ -91,3 +94,33 @@ class Controller(ABC):
     @abstractmethod
     def reconcile(self, key: ObjectKey) -> Result | None:
         """Bring the object named by ``key`` towards its spec. Raise to retry with backoff."""
+
+    def stop_processes(self, labels: dict[str, str], *, grace_seconds: float = 1.0) -> bool:
+        """Kill every process whose labels include ``labels`` and forget those that have ended.
+        Returns True once none is left; until then, reconcile again (kills are asynchronous)."""
+        left = False
+        for proc in self.executor.list(labels):
+            if proc.state.finished:
+                with contextlib.suppress(NotFoundError, ConflictError):
+                    self.executor.forget(proc.name)
+            else:
+                self.executor.kill(proc.name, grace_seconds=grace_seconds)
+                left = True
+        return not left
+
+    def add_finalizer(self, obj: Resource, finalizer: str) -> Resource:
+        """``obj`` with ``finalizer`` in its metadata, written to the store if it was missing."""
+        if finalizer in (obj["metadata"].get("finalizers") or []):
+            return obj
+        new = copy.deepcopy(obj)
+        new["metadata"].setdefault("finalizers", []).append(finalizer)
+        return self.store.update(new)
+
+    def remove_finalizer(self, obj: Resource, finalizer: str) -> None:
+        """Drop ``finalizer`` (the store deletes an object being deleted once none is left)."""
+        new = copy.deepcopy(obj)
+        new["metadata"]["finalizers"] = [
+            f for f in new["metadata"].get("finalizers") or [] if f != finalizer
+        ]
+        with contextlib.suppress(NotFoundError):
+            self.store.update(new)

@@ -53,10 +53,8 @@ class JobController(Controller):
         try:
             job = self.store.get(JOB, key.namespace, key.name)
         except NotFoundError:
-            self._forget_processes(
-                {LABEL_KIND: JOB.key, LABEL_NAMESPACE: key.namespace, LABEL_NAME: key.name}
-            )
-            return None
+            labels = {LABEL_KIND: JOB.key, LABEL_NAMESPACE: key.namespace, LABEL_NAME: key.name}
+            return None if self.stop_processes(labels) else Result(requeue_after=0.2)
         procs = self.executor.list({LABEL_UID: job["metadata"]["uid"]})
         if is_true(job, "Complete") or is_true(job, "Failed"):
             return self._after_finish(job, procs)
@@ -194,11 +192,6 @@ class JobController(Controller):
         for proc in procs:
             if not proc.state.finished:
                 self.executor.kill(proc.name)
-
-    def _forget_processes(self, labels: dict[str, str]) -> None:
-        for proc in self.executor.list(labels):
-            self.executor.kill(proc.name, grace_seconds=1.0)
-            self.executor.forget(proc.name)
 
 
 def _is_failure(proc: ProcessStatus) -> bool:

@@ -13,13 +13,7 @@ from flowyard.errors import BadRequestError
 from flowyard.kfp_api import convert
 from flowyard.kfp_api.context import KfpContext, namespace_of, user_of
 from flowyard.kfp_api.names import generate_prefix
-from flowyard.kfp_api.run_routes import _translator
-from flowyard.kfp_api.run_source import (
-    experiment_of,
-    pipeline_namespace,
-    pipeline_source,
-    runtime_config,
-)
+from flowyard.kfp_api.run_routes import _translator, run_spec
 from flowyard.pipelines.experiments import EXPERIMENT
 from flowyard.pipelines.recurring import RECURRING_RUN
 from flowyard.resources.meta import Resource
@@ -91,25 +85,14 @@ def build(router: APIRouter, ctx: KfpContext) -> None:
     @router.post(ROOT)
     def create(request: Request, body: dict[str, Any]) -> Response:
         user = user_of(request)
-        display = str(body.get("display_name") or "").strip()
-        if not display:
-            raise BadRequestError("Failed to create a recurring run: display_name is required")
-        source = pipeline_source(ctx, body)
-        ns, experiment = experiment_of(ctx, user, body)
-        pipeline_namespace(ctx, source, ns)
-        spec: dict[str, Any] = {
-            "displayName": display,
-            "description": body.get("description") or "",
-            **source,
-            "runtimeConfig": runtime_config(body),
-            "experimentName": experiment,
+        ns, spec = run_spec(ctx, user, body, "recurring run")
+        display = spec["displayName"]
+        spec |= {
             "trigger": trigger_spec(body.get("trigger")),
             "maxConcurrency": _int(body.get("max_concurrency") or 1, "max_concurrency"),
             "noCatchup": bool(body.get("no_catchup")),
             "mode": "DISABLE" if body.get("mode") == "DISABLE" else "ENABLE",
         }
-        if body.get("service_account"):
-            spec["serviceAccount"] = body["service_account"]
         obj = ctx.create(user, RECURRING_RUN, ns, {"generateName": generate_prefix(display)}, spec)
         return JSONResponse(to_json(obj))
 

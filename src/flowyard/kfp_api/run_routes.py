@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from flowyard.api.auth import User
 from flowyard.api.json import JSONResponse
 from flowyard.errors import BadRequestError, NotFoundError
 from flowyard.kfp_api import convert
@@ -73,15 +74,18 @@ def _translator(ctx: KfpContext) -> Any:
     return translate
 
 
-def create_run(ctx: KfpContext, request: Request, body: dict[str, Any]) -> Resource:
-    user = user_of(request)
+def run_spec(
+    ctx: KfpContext, user: User, body: dict[str, Any], what: str
+) -> tuple[str, dict[str, Any]]:
+    """The namespace and the spec fields a run and a recurring run share, from a KFP body
+    (``what`` names the object in errors: "run", "recurring run")."""
     display = str(body.get("display_name") or "").strip()
     if not display:
-        raise BadRequestError("Failed to create a run: display_name is required")
+        raise BadRequestError(f"Failed to create a {what}: display_name is required")
     source = pipeline_source(ctx, body)
     ns, experiment = experiment_of(ctx, user, body)
     pipeline_namespace(ctx, source, ns)
-    spec: dict[str, Any] = {
+    spec = {
         "displayName": display,
         "description": body.get("description") or "",
         **source,
@@ -90,6 +94,13 @@ def create_run(ctx: KfpContext, request: Request, body: dict[str, Any]) -> Resou
     }
     if body.get("service_account"):
         spec["serviceAccount"] = body["service_account"]
+    return ns, spec
+
+
+def create_run(ctx: KfpContext, request: Request, body: dict[str, Any]) -> Resource:
+    user = user_of(request)
+    ns, spec = run_spec(ctx, user, body, "run")
+    display = spec["displayName"]
     return ctx.create(user, RUN, ns, {"generateName": generate_prefix(display)}, spec)
 
 

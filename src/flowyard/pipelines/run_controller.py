@@ -32,7 +32,7 @@ from flowyard.controllers.base import (
     Result,
     process_labels,
 )
-from flowyard.errors import ConflictError, FlowyardError, NotFoundError
+from flowyard.errors import FlowyardError, NotFoundError
 from flowyard.pipelines import run_status
 from flowyard.pipelines.cache import TaskCache
 from flowyard.pipelines.engine import PipelineRun
@@ -74,10 +74,8 @@ class RunController(Controller):
             return None
         uid = str(run["metadata"]["uid"])
         if run["metadata"].get("deletionTimestamp"):
-            self._delete(run, uid)
-            return None
-        if FINALIZER not in (run["metadata"].get("finalizers") or []):
-            run = self._add_finalizer(run)
+            return self._delete(run, uid)
+        run = self.add_finalizer(run, FINALIZER)
         state = (run.get("status") or {}).get("state")
         active = self._active.get(uid)
         if active is None and state in FINAL_RUN_STATES and not _wants_retry(run):
@@ -183,31 +181,18 @@ class RunController(Controller):
             self.store.update_status(new)
         self.events.record(run, "Warning", reason, message[:1000])
 
-    def _add_finalizer(self, run: Resource) -> Resource:
-        new = copy.deepcopy(run)
-        new["metadata"].setdefault("finalizers", []).append(FINALIZER)
-        try:
-            return self.store.update(new)
-        except ConflictError:
-            raise  # the manager re-reads and retries
-
-    def _delete(self, run: Resource, uid: str) -> None:
+    def _delete(self, run: Resource, uid: str) -> Result | None:
+        """Stop the steps, then release the finalizer (requeued until every step is gone)."""
         active = self._active.get(uid)
         if active is not None:
             with active.lock:
                 active.engine.terminate(grace_seconds=1.0)
                 active.engine.step()
             self._forget(uid)
-        for proc in self.executor.list({LABEL_UID: uid}):
-            with contextlib.suppress(FlowyardError):
-                self.executor.kill(proc.name, grace_seconds=1.0)
-                self.executor.forget(proc.name)
-        new = copy.deepcopy(run)
-        new["metadata"]["finalizers"] = [
-            f for f in new["metadata"].get("finalizers") or [] if f != FINALIZER
-        ]
-        with contextlib.suppress(NotFoundError):
-            self.store.update(new)
+        if not self.stop_processes({LABEL_UID: uid}):
+            return Result(requeue_after=0.2)
+        self.remove_finalizer(run, FINALIZER)
+        return None
 
     def _forget(self, uid: str) -> None:
         with self._guard:

@@ -56,12 +56,8 @@ class WorkflowController(Controller):
             return None
         uid = str(wf["metadata"]["uid"])
         if wf["metadata"].get("deletionTimestamp"):
-            self._delete(wf, uid)
-            return None
-        if FINALIZER not in (wf["metadata"].get("finalizers") or []):
-            new = copy.deepcopy(wf)
-            new["metadata"].setdefault("finalizers", []).append(FINALIZER)
-            wf = self.store.update(new)
+            return self._delete(wf, uid)
+        wf = self.add_finalizer(wf, FINALIZER)
         if (wf.get("status") or {}).get("phase") in FINAL_PHASES and uid not in self._active:
             return None
         with self._lock:
@@ -108,18 +104,13 @@ class WorkflowController(Controller):
             return Result(requeue_after=max(wait, 0.01))
         return Result(requeue_after=min(1.0, max(run.next_wakeup(), 0.01)))
 
-    def _delete(self, wf: Resource, uid: str) -> None:
+    def _delete(self, wf: Resource, uid: str) -> Result | None:
+        """Stop the steps, then release the finalizer (requeued until every step is gone)."""
         with self._lock:
             entry = self._active.pop(uid, None)
         if entry is not None:
             entry["run"].terminate()
-        for proc in self.executor.list({LABEL_UID: uid}):
-            with contextlib.suppress(FlowyardError):
-                self.executor.kill(proc.name, grace_seconds=1.0)
-                self.executor.forget(proc.name)
-        new = copy.deepcopy(wf)
-        new["metadata"]["finalizers"] = [
-            f for f in new["metadata"].get("finalizers") or [] if f != FINALIZER
-        ]
-        with contextlib.suppress(NotFoundError):
-            self.store.update(new)
+        if not self.stop_processes({LABEL_UID: uid}):
+            return Result(requeue_after=0.2)
+        self.remove_finalizer(wf, FINALIZER)
+        return None
