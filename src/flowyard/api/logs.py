@@ -52,11 +52,14 @@ def _pick(directory: Path, container: str | None, info: KindInfo, name: str) -> 
     return files[-1]
 
 
-def _tail(path: Path, lines: int | None) -> bytes:
-    if lines is None:
-        return path.read_bytes()
-    with path.open("rb") as handle:
-        return b"".join(deque(handle, maxlen=lines))
+def _tail(path: Path, lines: int | None) -> tuple[bytes, int]:
+    """The log so far (its last ``lines`` lines) and the offset it ends at, read in one pass so
+    that ``follow`` continues exactly where this left off."""
+    data = path.read_bytes()
+    end = len(data)
+    if lines is not None:
+        data = b"".join(deque(data.splitlines(keepends=True), maxlen=lines))
+    return data, end
 
 
 async def respond(
@@ -67,21 +70,25 @@ async def respond(
         raise BadRequestError(f'tailLines="{raw_tail}" must be a non-negative integer')
     tail = int(raw_tail) if raw_tail else None
     path = _pick(log_dir(info, namespace, name), request.query_params.get("container"), info, name)
-    head = await run_in_threadpool(_tail, path, tail)
+    head, end = await run_in_threadpool(_tail, path, tail)
     if request.query_params.get("follow") not in ("true", "1"):
         return PlainTextResponse(head)
     executor: BaseExecutor = request.app.state.executor
     labels = {LABEL_KIND: info.key, LABEL_NAMESPACE: namespace, LABEL_NAME: name}
     return StreamingResponse(
-        _follow(request, path, head, executor, labels), media_type="text/plain"
+        _follow(request, path, head, end, executor, labels), media_type="text/plain"
     )
 
 
 async def _follow(
-    request: Request, path: Path, head: bytes, executor: BaseExecutor, labels: dict[str, str]
+    request: Request,
+    path: Path,
+    head: bytes,
+    offset: int,
+    executor: BaseExecutor,
+    labels: dict[str, str],
 ) -> AsyncIterator[bytes]:
     yield head
-    offset = path.stat().st_size
     while True:
         with path.open("rb") as handle:
             handle.seek(offset)
