@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
-from flowyard.executors.base import ProcessSpec, Resources
+from flowyard.executors.base import Preload, ProcessSpec, Resources
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
@@ -63,3 +65,18 @@ def sh(
 def read_log(tmp: Path, name: str) -> str:
     path = tmp / "logs" / f"{name}.log"
     return path.read_text() if path.exists() else ""
+
+
+# A Python program that becomes the shell: run by the fork server, it checks the whole wrapper
+# (session, log, cwd, signals, exit file) with the same shell scripts as the spawned processes.
+EXEC_SHELL = "import os, sys; os.execv('/bin/sh', ['sh', *sys.argv[1:]])"
+PRELOAD = Preload(modules=("json",))
+
+
+def forked(spec: ProcessSpec) -> ProcessSpec:
+    """``spec`` (a ``sh`` command) as a Python process that the fork server may start."""
+    if spec.argv[0] != "sh":
+        return spec
+    return dataclasses.replace(
+        spec, argv=[sys.executable, "-c", EXEC_SHELL, *spec.argv[1:]], preload=PRELOAD
+    )

@@ -24,7 +24,7 @@ from flowyard.executors.base import (
     Resources,
 )
 from flowyard.executors.local import LocalExecutor
-from tests.executors.helpers import gone, read_log, sh, wait_for_file, wait_until
+from tests.executors.helpers import forked, gone, read_log, sh, wait_for_file, wait_until
 
 Factory = Callable[..., BaseExecutor]
 
@@ -38,9 +38,26 @@ def local_polling(tmp: Path, **capacity: Any) -> BaseExecutor:
     return LocalExecutor(tmp / "executor-state", grace_seconds=2.0, use_pidfd=False, **capacity)
 
 
+class ForkingLocalExecutor(LocalExecutor):
+    """The local executor with every ``sh`` spec of these tests turned into a Python process
+    that its fork server starts (and that execs the shell), so the contract is checked through
+    the forked wrapper too."""
+
+    def launch(self, spec: ProcessSpec) -> ProcessStatus:
+        return super().launch(forked(spec))
+
+    def launch_gang(self, specs: list[ProcessSpec]) -> list[ProcessStatus]:
+        return super().launch_gang([forked(s) for s in specs])
+
+
+def local_forked(tmp: Path, **capacity: Any) -> BaseExecutor:
+    return ForkingLocalExecutor(tmp / "executor-state", grace_seconds=2.0, **capacity)
+
+
 EXECUTOR_FACTORIES = [
     pytest.param(local, id="local"),
     pytest.param(local_polling, id="local-polling"),
+    pytest.param(local_forked, id="local-forked"),
 ]
 
 WAIT = 20.0  # generous bound for one process to finish on a loaded machine

@@ -19,7 +19,7 @@ from flowyard.errors import ConflictError, ExecutorError
 from flowyard.executors.base import ProcessSpec, ProcessState, ProcessStatus
 from flowyard.executors.local import LocalExecutor
 from flowyard.executors.records import ProcessRecord, RecordStore
-from tests.executors.helpers import gone, sh, wait_for_file, wait_until
+from tests.executors.helpers import EXEC_SHELL, forked, gone, sh, wait_for_file, wait_until
 
 WAIT = 20.0
 
@@ -28,10 +28,10 @@ WAIT = 20.0
 CRASHING_CONTROL_PLANE = textwrap.dedent(
     """
     import json, sys, time
-    from flowyard.executors.base import ProcessSpec
+    from flowyard.executors.base import Preload, ProcessSpec
     from flowyard.executors.local import LocalExecutor
 
-    state, logs, go, report = sys.argv[1:5]
+    state, logs, go, report, launcher = sys.argv[1:6]
     scripts = {
         "a": f'i=0; while [ ! -e "{go}" ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i+1)); done'
         + "; exit 5",
@@ -44,6 +44,9 @@ CRASHING_CONTROL_PLANE = textwrap.dedent(
     pids = {}
     for name, script in scripts.items():
         spec = ProcessSpec(name=name, argv=["sh", "-c", script], log_path=f"{logs}/{name}.log")
+        if launcher == "forked":
+            spec.argv = [sys.executable, "-c", EXEC_SHELL, "-c", script]
+            spec.preload = Preload(modules=("json",))
         pids[name] = executor.launch(spec).pid
     with open(report + ".tmp", "w") as handle:
         json.dump(pids, handle)
@@ -51,7 +54,7 @@ CRASHING_CONTROL_PLANE = textwrap.dedent(
     os.replace(report + ".tmp", report)
     time.sleep(120)
     """
-)
+).replace("EXEC_SHELL", repr(EXEC_SHELL))
 
 
 @pytest.fixture
@@ -69,7 +72,17 @@ def cleanup() -> Iterator[list[int]]:
             os.killpg(pgid, signal.SIGKILL)
 
 
-def crash_a_control_plane(state: Path, tmp_path: Path) -> dict[str, int]:
+@pytest.fixture(params=["shell", "forked"])
+def launcher(request: pytest.FixtureRequest) -> str:
+    """How the processes are started: the shell wrapper, or the fork server's wrapper."""
+    return str(request.param)
+
+
+def started(launcher: str, spec: ProcessSpec) -> ProcessSpec:
+    return forked(spec) if launcher == "forked" else spec
+
+
+def crash_a_control_plane(state: Path, tmp_path: Path, launcher: str) -> dict[str, int]:
     report = tmp_path / "pids.json"
     child = subprocess.Popen(
         [
@@ -80,6 +93,7 @@ def crash_a_control_plane(state: Path, tmp_path: Path) -> dict[str, int]:
             str(tmp_path / "logs"),
             str(tmp_path / "go"),
             str(report),
+            launcher,
         ],
     )
     try:
@@ -94,11 +108,13 @@ def crash_a_control_plane(state: Path, tmp_path: Path) -> dict[str, int]:
 
 @pytest.mark.parametrize("use_pidfd", [True, False], ids=["pidfd", "polling"])
 def test_recover_after_a_real_crash(
-    state: Path, tmp_path: Path, cleanup: list[int], use_pidfd: bool
+    state: Path, tmp_path: Path, cleanup: list[int], use_pidfd: bool, launcher: str
 ) -> None:
-    pids = crash_a_control_plane(state, tmp_path)
+    pids = crash_a_control_plane(state, tmp_path, launcher)
     cleanup.extend(pids.values())
     store = RecordStore(state)
+    records, _ = store.load_all()
+    assert {r.forked for r in records} == {launcher == "forked"}
     # (c) vanishes without a trace: no exit file, its whole group killed.
     store.exit_path("c").unlink(missing_ok=True)
     os.killpg(pids["c"], signal.SIGKILL)
@@ -201,11 +217,11 @@ def test_start_time_mismatch_is_not_adopted(state: Path, tmp_path: Path) -> None
         os.waitpid(pid, 0)
 
 
-def test_shutdown_without_kill_hands_over(state: Path, tmp_path: Path) -> None:
+def test_shutdown_without_kill_hands_over(state: Path, tmp_path: Path, launcher: str) -> None:
     go = tmp_path / "go"
     first = LocalExecutor(state, cpu=1, memory=2**30, gpus=0)
-    first.launch(sh("runner", f"{wait_for_file(go)}; exit 4", tmp_path, cpu=1))
-    first.launch(sh("waiting", "echo second", tmp_path, cpu=1))
+    first.launch(started(launcher, sh("runner", f"{wait_for_file(go)}; exit 4", tmp_path, cpu=1)))
+    first.launch(started(launcher, sh("waiting", "echo second", tmp_path, cpu=1)))
     wait_until(lambda: first.status("runner").state is ProcessState.RUNNING)
     runner_pid = first.status("runner").pid
     first.shutdown()
@@ -254,11 +270,13 @@ def test_one_executor_per_state_dir(state: Path) -> None:
     LocalExecutor(state, cpu=1, memory=2**30, gpus=0).shutdown()
 
 
-def test_a_start_interrupted_by_a_crash_is_not_repeated(state: Path, tmp_path: Path) -> None:
+def test_a_start_interrupted_by_a_crash_is_not_repeated(
+    state: Path, tmp_path: Path, launcher: str
+) -> None:
     go = tmp_path / "go"
     first = LocalExecutor(state, cpu=2, memory=2**30, gpus=0)
-    first.launch(sh("started", f"echo ran; {wait_for_file(go)}", tmp_path))
-    first.launch(sh("finished", "echo ran; exit 2", tmp_path))
+    first.launch(started(launcher, sh("started", f"echo ran; {wait_for_file(go)}", tmp_path)))
+    first.launch(started(launcher, sh("finished", "echo ran; exit 2", tmp_path)))
     first.wait("finished", timeout=WAIT)
     pid = first.status("started").pid
     first.shutdown()
@@ -267,6 +285,7 @@ def test_a_start_interrupted_by_a_crash_is_not_repeated(state: Path, tmp_path: P
     records, _ = store.load_all()
     for record in records:
         record.state, record.pid, record.create_time = ProcessState.PENDING, None, None
+        record.forked = False
         store.save(record)
 
     second = LocalExecutor(state, cpu=2, memory=2**30, gpus=0)

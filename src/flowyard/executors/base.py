@@ -36,6 +36,21 @@ from enum import StrEnum
 from flowyard.resources.quantity import Resources
 
 
+@dataclass(frozen=True)
+class Preload:
+    """Modules a Python process may find already imported when it starts.
+
+    A spec carrying one says: this process is ``PYTHON -m MODULE ...`` or ``PYTHON -c CODE ...``
+    and does not mind running as a fork of a ``PYTHON`` that has imported ``modules`` with the
+    environment variables ``env`` set (modules that read variables when imported must name
+    them here, and the spec's ``env`` must give them the same values). An executor may use
+    that to skip the interpreter's start-up and those imports; it may also ignore it.
+    """
+
+    modules: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class ProcessSpec:
     """One process to run. ``name`` is unique in the executor (controllers derive it from the
@@ -49,6 +64,7 @@ class ProcessSpec:
     resources: Resources = field(default_factory=Resources)
     labels: dict[str, str] = field(default_factory=dict)
     deadline_seconds: float | None = None
+    preload: Preload | None = None
 
 
 class ProcessState(StrEnum):
@@ -136,6 +152,7 @@ class BaseExecutor(ABC):
 
 __all__ = [
     "BaseExecutor",
+    "Preload",
     "ProcessSpec",
     "ProcessState",
     "ProcessStatus",

@@ -48,6 +48,7 @@ from flowyard.executors.base import (
 )
 from flowyard.executors.capacity import resolve_capacity
 from flowyard.executors.events import Dispatcher
+from flowyard.executors.forking import ForkServers
 from flowyard.executors.records import ProcessRecord, RecordStore
 from flowyard.executors.recovery import classify
 from flowyard.executors.slots import Entry, Slots, WaitQueue
@@ -58,7 +59,9 @@ from flowyard.executors.spawn import (
     exit_code_from_wait_status,
     identify,
     may_signal_group,
+    prepare_start,
     reap_if_child,
+    resolve_argv,
     running_wrappers,
     scrubbed_env,
     signal_group,
@@ -108,6 +111,7 @@ class LocalExecutor(BaseExecutor):
         self._closed = False
         self._events = Dispatcher()
         self._watcher = Watcher(self._on_exit, poll_interval=poll_interval)
+        self._forks = ForkServers(self._store.root)
 
     @property
     def state_dir(self) -> Path:
@@ -181,8 +185,16 @@ class LocalExecutor(BaseExecutor):
         spec = record.spec
         cuda = ",".join(record.gpu_ids) if self._manage_gpus else None
         env = scrubbed_env(spec.env, cuda)
-        pid = spawn(spec.argv, env, spec.cwd, spec.log_path, self._store.exit_path(spec.name))
-        record.pid, record.child = pid, True
+        exit_path = self._store.exit_path(spec.name)
+        prepare_start(spec.cwd, spec.log_path, exit_path)
+        argv = resolve_argv(spec.argv, env)
+        pid = self._forks.start(spec, argv, env, exit_path, self._store.pid_path(spec.name))
+        if pid is None:
+            pid = spawn(argv, env, spec.cwd, spec.log_path, exit_path)
+            record.child = True
+        else:
+            record.forked = True
+        record.pid = pid
         record.create_time = create_time(pid)
         record.started_at = time.time()
         self._set_state(record, ProcessState.RUNNING, "Started", "")
@@ -235,7 +247,8 @@ class LocalExecutor(BaseExecutor):
         if record.child:
             flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
             return lambda: os.waitid(os.P_PID, pid, flags) is None
-        return lambda: identify(pid, record.create_time, exit_path) == "running"
+        forked = record.forked
+        return lambda: identify(pid, record.create_time, exit_path, forked=forked) == "running"
 
     def _on_exit(self, record: ProcessRecord) -> None:
         with self._lock:
@@ -255,7 +268,9 @@ class LocalExecutor(BaseExecutor):
         # Kill what the ended wrapper left behind in its group. Our own child is not reaped yet,
         # so it still holds the group id; an adopted one is checked first (see may_signal_group).
         exit_path = self._store.exit_path(record.name)
-        if record.child or may_signal_group(pid, record.create_time, exit_path):
+        if record.child or may_signal_group(
+            pid, record.create_time, exit_path, forked=record.forked
+        ):
             signal_group(pid, signal.SIGKILL)
         if record.child:
             try:
@@ -263,7 +278,9 @@ class LocalExecutor(BaseExecutor):
             except ChildProcessError:
                 return self._store.read_exit_code(record.name)
         code = self._store.read_exit_code(record.name)
-        reaped = reap_if_child(pid)  # same Python process as the executor that started it
+        # a forked wrapper's server keeps it until told; a spawned one is reaped by whoever
+        # started it (this Python process, if the executor object was replaced)
+        reaped = self._forks.reap(pid) if record.forked else reap_if_child(pid)
         if code is None:
             code = reaped
         if code is None and record.escalated:
@@ -479,6 +496,7 @@ class LocalExecutor(BaseExecutor):
         with self._lock:
             self._closed = True
             self._changed.notify_all()
+            self._forks.close()
         self._watcher.stop()
         self._events.stop()
         self._store.release()

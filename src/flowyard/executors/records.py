@@ -7,8 +7,10 @@ Layout of the state directory (default ``FLOWYARD_HOME/executor/``, mode 0700 be
   written atomically (temporary file, then rename), so a crash leaves the old or the new record,
   never half of one. Records are not fsynced: they guard against a crash of the control plane,
   not of the machine.
-* ``<key>.exit``: written by the process's shell wrapper when the command ends; holds its exit
+* ``<key>.exit``: written by the process's wrapper when the command ends; holds its exit
   status, so it is known even if nobody was watching.
+* ``<key>.pid``: written by a forked wrapper (see :mod:`.forking`) as it starts, so a restart
+  finds it even if the crash came before its record was saved.
 * ``lock``: held (``flock``) by the one executor that owns the directory.
 
 ``<key>`` is the process name made safe for a file name.
@@ -27,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flowyard.errors import ConflictError
-from flowyard.executors.base import ProcessSpec, ProcessState, ProcessStatus, Resources
+from flowyard.executors.base import Preload, ProcessSpec, ProcessState, ProcessStatus, Resources
 
 _MAX_KEY = 150
 
@@ -49,6 +51,7 @@ class ProcessRecord:
     reason: str = ""
     message: str = ""
     ending: str = ""  # "Killed" or "DeadlineExceeded" once we started to stop it
+    forked: bool = False  # started by a fork server (see .forking), not the shell wrapper
     # runtime
     child: bool = False  # spawned by this executor object, so we reap it ourselves
     escalated: bool = False  # SIGKILL sent by us
@@ -86,12 +89,18 @@ class ProcessRecord:
             "reason": self.reason,
             "message": self.message,
             "ending": self.ending,
+            "forked": self.forked,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcessRecord:
         spec_data = dict(data["spec"])
         spec_data["resources"] = Resources(**spec_data.get("resources", {}))
+        if spec_data.get("preload") is not None:
+            preload = spec_data["preload"]
+            spec_data["preload"] = Preload(
+                modules=tuple(preload["modules"]), env=tuple(map(tuple, preload["env"]))
+            )
         return cls(
             spec=ProcessSpec(**spec_data),
             seq=int(data["seq"]),
@@ -106,6 +115,7 @@ class ProcessRecord:
             reason=str(data.get("reason", "")),
             message=str(data.get("message", "")),
             ending=str(data.get("ending", "")),
+            forked=bool(data.get("forked", False)),
         )
 
 
@@ -150,6 +160,9 @@ class RecordStore:
     def exit_path(self, name: str) -> Path:
         return self.root / f"{file_key(name)}.exit"
 
+    def pid_path(self, name: str) -> Path:
+        return self.root / f"{file_key(name)}.pid"
+
     def exists(self, name: str) -> bool:
         return self.record_path(name).exists()
 
@@ -162,7 +175,7 @@ class RecordStore:
         os.replace(tmp, path)
 
     def delete(self, name: str) -> None:
-        for path in (self.record_path(name), self.exit_path(name)):
+        for path in (self.record_path(name), self.exit_path(name), self.pid_path(name)):
             path.unlink(missing_ok=True)
 
     def load_all(self) -> tuple[list[ProcessRecord], list[str]]:
@@ -181,8 +194,16 @@ class RecordStore:
 
     def read_exit_code(self, name: str) -> int | None:
         """The code the wrapper wrote, or None if there is no (complete) exit file."""
-        try:
-            text = self.exit_path(name).read_text().strip()
-        except OSError:
-            return None
-        return int(text) if text.isdigit() else None
+        return _read_number(self.exit_path(name))
+
+    def read_pid(self, name: str) -> int | None:
+        """The pid a forked wrapper wrote when it started, or None."""
+        return _read_number(self.pid_path(name))
+
+
+def _read_number(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None

@@ -9,7 +9,8 @@ says what to do:
   were down; its exit file gives the real exit code. No exit file: **lost**.
 * PENDING record: normally **requeue** it (launch had accepted it). But if the crash came
   between starting the process and recording that, the wrapper is found by its exit file on a
-  command line (adopt) or its exit file exists (ended), so nothing is ever started twice.
+  command line or, for a forked wrapper, by its pid file (adopt), or its exit file exists
+  (ended), so nothing is ever started twice.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from flowyard.executors.base import ProcessState
 from flowyard.executors.records import ProcessRecord, RecordStore
-from flowyard.executors.spawn import identify, reap_if_child
+from flowyard.executors.spawn import create_time, identify, reap_if_child
 from flowyard.executors.watch import open_pidfd
 
 
@@ -59,7 +60,7 @@ def _classify_started(
     pidfd = _pidfd(record.pid) if use_pidfd else None
     # The pidfd is opened before the identity check: if the pid is ours now, the pidfd pins
     # that very process, so a later reuse of the number cannot fool the watch.
-    seen = identify(record.pid, record.create_time, exit_path)
+    seen = identify(record.pid, record.create_time, exit_path, forked=record.forked)
     if seen == "running":
         return Outcome("adopt", pidfd=pidfd)
     if pidfd is not None:
@@ -90,7 +91,12 @@ def _classify_pending(
         return Outcome("ended", exit_code=code)
     found = wrappers().get(str(exit_path))
     if found is None:
-        return Outcome("requeue")
+        pid = store.read_pid(record.name)  # a forked wrapper names itself in its pid file
+        created = create_time(pid) if pid is not None else None
+        if pid is None or identify(pid, created, exit_path, forked=True) == "other":
+            return Outcome("requeue")
+        assert created is not None
+        found, record.forked = (pid, created), True
     record.pid, record.create_time = found
     record.started_at = record.create_time
     return _classify_started(record, store, exit_path, use_pidfd)

@@ -32,6 +32,7 @@ WRAPPER = (
     'f=$1 d=$2; shift 2; if [ -n "$d" ]; then cd -- "$d" || { echo 126 >"$f"; exit 126; }; fi; '
     'trap : HUP INT TERM; "$@"; c=$?; echo "$c" >"$f"; exit "$c"'
 )
+FORK_SERVER_MODULE = "flowyard.executors.forkserver"
 _PASSED = ("PATH", "HOME", "USER", "LANG", "TMPDIR", "TZ", "VIRTUAL_ENV")
 _RESET_SIGNALS = tuple(
     s for s in (getattr(signal, n, None) for n in ("SIGPIPE", "SIGXFSZ", "SIGXFZ")) if s
@@ -67,22 +68,26 @@ def resolve_argv(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     return [found, *argv[1:]]
 
 
+def prepare_start(cwd: str | None, log_path: str, exit_path: Path) -> None:
+    """What every start does first: the log's directory exists, ``cwd`` is checked (a
+    FileNotFoundError naming it), a previous exit file is gone."""
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    if cwd and not os.path.isdir(cwd):
+        raise FileNotFoundError(f"working directory {cwd!r} does not exist")
+    exit_path.unlink(missing_ok=True)
+
+
 def spawn(
     argv: Sequence[str], env: Mapping[str, str], cwd: str | None, log_path: str, exit_path: Path
 ) -> int:
     """Start the wrapped process; return its pid (which is also its process group id).
 
+    ``argv[0]`` is resolved already (:func:`resolve_argv`) and :func:`prepare_start` done.
     Raises OSError (with a message naming what failed) if it cannot be started.
     """
-    log = Path(log_path)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    if cwd and not os.path.isdir(cwd):
-        raise FileNotFoundError(f"working directory {cwd!r} does not exist")
-    exit_path.unlink(missing_ok=True)
-    argv = resolve_argv(argv, env)
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
+        (os.POSIX_SPAWN_OPEN, 1, log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
     full = [SHELL, "-c", WRAPPER, "sh", str(exit_path), cwd or "", *argv]
@@ -117,13 +122,14 @@ def create_time(pid: int) -> float | None:
         return None
 
 
-def identify(pid: int, created: float | None, exit_path: Path) -> str:
+def identify(pid: int, created: float | None, exit_path: Path, *, forked: bool = False) -> str:
     """What ``pid`` is now: ``"running"`` (still the wrapper we started), ``"ended"`` (our
     wrapper, ended but not yet reaped) or ``"other"`` (gone, or an unrelated program that got
     the same pid).
 
     Checks the create time, the process group (the wrapper leads its own) and, while it runs,
-    that its command line carries our exit file, so a reused pid is never taken for ours.
+    that its command line carries our exit file (a ``forked`` wrapper: the fork server's
+    module), so a reused pid is never taken for ours.
     """
     if created is None:
         return "other"
@@ -139,10 +145,13 @@ def identify(pid: int, created: float | None, exit_path: Path) -> str:
             cmdline = proc.cmdline()
     except (psutil.Error, OSError):
         return "other"
-    return "running" if str(exit_path) in cmdline[:6] else "other"
+    marker = FORK_SERVER_MODULE if forked else str(exit_path)
+    return "running" if marker in cmdline[:6] else "other"
 
 
-def may_signal_group(pid: int, created: float | None, exit_path: Path) -> bool:
+def may_signal_group(
+    pid: int, created: float | None, exit_path: Path, *, forked: bool = False
+) -> bool:
     """Whether process group ``pid`` can only be the one our ended wrapper led.
 
     True while the wrapper (or a zombie of it) is there, or when no process has that pid: a
@@ -150,7 +159,7 @@ def may_signal_group(pid: int, created: float | None, exit_path: Path) -> bool:
     group ``pid`` is then our wrapper's leftovers or empty. False when another program has taken
     the pid (our group is empty then, and its number may now be that program's group).
     """
-    if identify(pid, created, exit_path) != "other":
+    if identify(pid, created, exit_path, forked=forked) != "other":
         return True
     return not psutil.pid_exists(pid)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flowyard import config
-from flowyard.executors.base import ProcessSpec, Resources
+from flowyard.executors.base import Preload, ProcessSpec, Resources
 from flowyard.pipelines import command as cmd
 from flowyard.pipelines import remote, values
 from flowyard.pipelines.executor_io import artifact_type, build_executor_input, join_uri
@@ -29,6 +29,11 @@ from flowyard.pipelines.placeholders import RuntimeContext, resolve_command, res
 LABEL_RUN = "pipelines.flowyard.io/run"
 LABEL_TASK = "pipelines.flowyard.io/task"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# What a lightweight step imports anyway: KFP's executor (with it kfp.dsl, about 0.07 s of a
+# no-op step) and shutil, which argparse imports when the executor builds its parser.
+KFP_PRELOAD = Preload(
+    modules=("kfp.dsl.executor_main", "shutil"), env=tuple(cmd.RUNTIME_ENV.items())
+)
 
 
 @dataclass
@@ -150,6 +155,7 @@ def prepare_step(
             LABEL_TASK: safe(node["id"])[:250],
         },
         deadline_seconds=deadline,
+        preload=KFP_PRELOAD if inlined else None,
     )
     return PreparedStep(executor_input=executor_input, spec=spec, plan=plan, mount_root=mount_root)
 
