@@ -4,7 +4,9 @@ How it keeps the contract of :mod:`flowyard.executors.base` (details in ``docs/e
 
 * Start: ``/bin/sh`` wrapper via ``posix_spawn`` in a new session (see :mod:`.spawn`), scrubbed
   environment, log file appended, ``CUDA_VISIBLE_DEVICES`` set to the GPUs it was given
-  (empty for processes that asked for none, whenever this executor hands out GPUs).
+  (empty for processes that asked for none, whenever this executor hands out GPUs). A Python
+  process whose spec carries a ``Preload`` is forked by a fork server instead, with a wrapper
+  that has the same duties (:mod:`.forking`).
 * Slots and queue: :mod:`.slots` (FIFO with earmarks; a gang waits and starts as one unit).
 * Watching: one thread (:mod:`.watch`) notices exits through pidfds and runs the deadline and
   kill-grace timers; subscribers are called on another thread (:mod:`.events`).

@@ -155,7 +155,8 @@ def prepare_step(
             LABEL_TASK: safe(node["id"])[:250],
         },
         deadline_seconds=deadline,
-        preload=KFP_PRELOAD if inlined else None,
+        # only when the KFP executor is the step itself, not a child of a flowyard helper
+        preload=KFP_PRELOAD if inlined and not plan.missing and mount_root is None else None,
     )
     return PreparedStep(executor_input=executor_input, spec=spec, plan=plan, mount_root=mount_root)
 
