@@ -156,6 +156,16 @@ def test_unknown_program_fails(executor: BaseExecutor, tmp_path: Path) -> None:
     assert executor.wait("nope", timeout=WAIT).state is ProcessState.FAILED
 
 
+def test_a_log_that_cannot_be_written_fails_the_start(
+    executor: BaseExecutor, tmp_path: Path
+) -> None:
+    spec = sh("nolog", "echo never", tmp_path)
+    Path(spec.log_path).mkdir(parents=True)  # a directory where the log file should be
+    status = run(executor, spec)
+    assert (status.state, status.reason) == (ProcessState.FAILED, "StartError")
+    assert "Is a directory" in status.message and spec.log_path in status.message
+
+
 def test_launch_is_idempotent(executor: BaseExecutor, tmp_path: Path) -> None:
     spec = sh("once", f"echo ran; {wait_for_file(tmp_path / 'go')}", tmp_path)
     first = executor.launch(spec)

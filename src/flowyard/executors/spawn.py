@@ -69,9 +69,11 @@ def resolve_argv(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
 
 
 def prepare_start(cwd: str | None, log_path: str, exit_path: Path) -> None:
-    """What every start does first: the log's directory exists, ``cwd`` is checked (a
-    FileNotFoundError naming it), a previous exit file is gone."""
+    """What every start does first: the log can be appended to (its directory is created),
+    ``cwd`` is checked (a FileNotFoundError naming it), a previous exit file is gone. An
+    OSError names what failed."""
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
     if cwd and not os.path.isdir(cwd):
         raise FileNotFoundError(f"working directory {cwd!r} does not exist")
     exit_path.unlink(missing_ok=True)
