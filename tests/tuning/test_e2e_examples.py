@@ -24,6 +24,7 @@ NS = "kubeflow"
 EXAMPLES = {p.stem: load_example(p) for p in EXAMPLE_FILES}
 # Search-space optimum of toy_mnist.py: lr 0.03, momentum 0.7.
 TRAINING_KINDS = {"pytorchjob-mnist", "trainjob-pytorch"}
+MIN_TRIALS_TO_LOCATE = 6
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +77,13 @@ def _check_finished(server: RunningServer, name: str, example: dict[str, Any]) -
 
 def _sensible(server: RunningServer, exp: dict[str, Any]) -> None:
     """currentOptimalTrial is the best trial, and it lies where toy_mnist.py's loss is low
-    (lr 0.03, momentum 0.7; for spaces not containing that point, at the low end of lr)."""
+    (lr 0.03, momentum 0.7; for spaces not containing that point, at the low end of lr).
+
+    Where that is: only checked when the experiment ran enough trials to have searched (the
+    hyperband example runs two random ones, whose better one may lie anywhere)."""
     _optimal_is_best(server, exp)
+    if exp["status"]["trials"] < MIN_TRIALS_TO_LOCATE:
+        return
     best = _optimum(exp)
     if float(best["lr"]) < 0.06:
         assert abs(float(best["lr"]) - 0.03) <= 0.015, best
