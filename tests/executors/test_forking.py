@@ -65,8 +65,15 @@ def was_forked(executor: LocalExecutor, name: str) -> bool:
 
 
 def fork_servers() -> list[psutil.Process]:
-    """The fork servers this test process started."""
-    return [p for p in psutil.Process().children() if "forkserver" in " ".join(p.cmdline())]
+    """The fork servers this test process started (and that still run)."""
+    found = []
+    for child in psutil.Process().children():
+        try:
+            if "forkserver" in " ".join(child.cmdline()) and child.status() != "zombie":
+                found.append(child)
+        except psutil.Error:  # ended meanwhile
+            continue
+    return found
 
 
 MODULE = """
@@ -136,11 +143,10 @@ def test_servers_are_shared_per_key_and_stop_with_the_executor(tmp_path: Path) -
         # a PYTHON* variable acts at start-up, so it needs a server of its own
         run(executor, python("d", tmp_path, "-c", "pass", env={"PYTHONOPTIMIZE": "1"}))
         assert all(was_forked(executor, n) for n in "abcd")
-        running = fork_servers()
-        assert len(running) == 3
+        assert len(fork_servers()) == 3
     finally:
         executor.shutdown()
-    wait_until(lambda: not any(p.is_running() and p.status() != "zombie" for p in running))
+    wait_until(lambda: fork_servers() == [])
 
 
 @pytest.mark.parametrize(
