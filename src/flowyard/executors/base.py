@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from flowyard.errors import NotFoundError
 from flowyard.resources.quantity import Resources
 
 
@@ -118,6 +119,14 @@ class BaseExecutor(ABC):
     @abstractmethod
     def status(self, name: str) -> ProcessStatus:
         """Current status; NotFoundError for an unknown name."""
+
+    def knows(self, name: str) -> bool:
+        """Whether ``name`` is a process this executor knows (queued, running or finished)."""
+        try:
+            self.status(name)
+        except NotFoundError:
+            return False
+        return True
 
     @abstractmethod
     def list(self, labels: dict[str, str] | None = None) -> builtins.list[ProcessStatus]:

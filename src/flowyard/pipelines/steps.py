@@ -103,7 +103,7 @@ class StepMixin:
         deadline = self.ir.executor_platform(comp["executorLabel"]).get("activeDeadlineSeconds")
         # after a restart between launch and the status write, this attempt's process exists:
         # adopt it (launch is idempotent) and keep its work directory
-        adopting = self._process_exists(
+        adopting = self.executor.knows(
             launch.process_name(self._state["runId"], node["id"], node["attempt"])
         )
         prepared = launch.prepare_step(
@@ -142,13 +142,6 @@ class StepMixin:
         node["process"] = prepared.spec.name
         node["state"] = st.RUNNING
         node["processState"] = status.state.value
-        return True
-
-    def _process_exists(self, name: str) -> bool:
-        try:
-            self.executor.status(name)
-        except NotFoundError:
-            return False
         return True
 
     def _cache_enabled(self, task: dict[str, Any]) -> bool:

@@ -35,7 +35,7 @@ from typing import Any
 
 from flowyard.errors import ConflictError, InvalidError, NotFoundError
 from flowyard.resources.conditions import set_condition
-from flowyard.resources.meta import Resource, now_iso, owner_reference
+from flowyard.resources.meta import Resource, now_iso
 from flowyard.store.base import BaseStore
 from flowyard.tuning.algorithms import build_engine
 from flowyard.tuning.earlystopping import MedianStop
@@ -45,6 +45,7 @@ from flowyard.tuning.metrics import MetricLog, Observation, metric_names
 from flowyard.tuning.records import record_from_trial, trial_state
 from flowyard.tuning.runobject import LABEL_EXPERIMENT, trial_dir
 from flowyard.tuning.space import SearchSpace
+from flowyard.tuning.trials import trial_resource
 
 EXPERIMENT, TRIAL, _ = register_kinds()
 
@@ -220,22 +221,13 @@ class StudyService:
         annotations = {INDEX_ANNOTATION: str(index)}
         if client_id:
             annotations[CLIENT_ANNOTATION] = client_id
-        return {
-            "apiVersion": API_VERSION,
-            "kind": "Trial",
-            "metadata": {
-                "name": name,
-                "namespace": md["namespace"],
-                "labels": {**suggestion.labels, LABEL_EXPERIMENT: md["name"], STUDY_LABEL: "true"},
-                "annotations": annotations,
-                "ownerReferences": [owner_reference(study)],
-            },
-            "spec": {
-                "objective": copy.deepcopy(study["spec"].get("objective")),
-                "parameterAssignments": suggestion.parameter_assignments(),
-                "metricsCollector": {"collector": {"kind": "Push"}},
-            },
+        labels = {**suggestion.labels, LABEL_EXPERIMENT: md["name"], STUDY_LABEL: "true"}
+        spec = {
+            "objective": copy.deepcopy(study["spec"].get("objective")),
+            "parameterAssignments": suggestion.parameter_assignments(),
+            "metricsCollector": {"collector": {"kind": "Push"}},
         }
+        return trial_resource(study, name, labels, spec, annotations)
 
     def _start(self, trial: Resource) -> Resource:
         new = copy.deepcopy(trial)

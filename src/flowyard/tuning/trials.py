@@ -42,14 +42,23 @@ def new_trial(
         trial_spec["primaryPodLabels"] = dict(template["primaryPodLabels"])
     if assignment.get("labels"):
         trial_spec["labels"] = dict(assignment["labels"])
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Trial",
-        "metadata": {
-            "name": name,
-            "namespace": md["namespace"],
-            "labels": labels,
-            "ownerReferences": [owner_reference(experiment)],
-        },
-        "spec": trial_spec,
+    return trial_resource(experiment, name, labels, trial_spec)
+
+
+def trial_resource(
+    owner: Resource,
+    name: str,
+    labels: dict[str, str],
+    spec: dict[str, Any],
+    annotations: dict[str, str] | None = None,
+) -> Resource:
+    """A Trial named ``name`` in ``owner``'s namespace, owned by it (an Experiment or study)."""
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": owner["metadata"]["namespace"],
+        "labels": labels,
+        "ownerReferences": [owner_reference(owner)],
     }
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": API_VERSION, "kind": "Trial", "metadata": metadata, "spec": spec}

@@ -77,13 +77,6 @@ class PodMixin(RunBase):
         out: dict[str, Any] = expr.substitute_all(template, scope.lookup)
         return out
 
-    def _process_exists(self, name: str) -> bool:
-        try:
-            self.executor.status(name)
-        except NotFoundError:
-            return False
-        return True
-
     def _launch(self, node: dict[str, Any]) -> bool:
         x = node["x"]
         x["attempt"] = x.get("attempt", 0) + 1
@@ -95,7 +88,7 @@ class PodMixin(RunBase):
             if a.get("path") and a.get("uri")
         }
         # a restart between launch and the status write: adopt, never clear its directory
-        adopting = self._process_exists(pods.process_name(self.uid, node["id"], x["attempt"]))
+        adopting = self.executor.knows(pods.process_name(self.uid, node["id"], x["attempt"]))
         try:
             spec = pods.build_spec(
                 template=template,
