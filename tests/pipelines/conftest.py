@@ -1,8 +1,10 @@
-"""Fixtures for the pipeline engine tests: a real LocalExecutor and a helper that compiles a
-``@dsl.pipeline`` function with the real kfp SDK and runs it to the end."""
+"""Fixtures for the pipeline engine tests: a real LocalExecutor, a helper that compiles a
+``@dsl.pipeline`` function with the real kfp SDK and runs it to the end, and the kill -9
+sequence of the restart tests."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 
 from flowyard.executors.local import LocalExecutor
 from flowyard.pipelines import PipelineIR, PipelineRun, from_function
+from tests.support.server import RunningServer
 
 RunFn = Callable[..., dict[str, Any]]
 
@@ -55,3 +58,15 @@ def log_of(snap: dict[str, Any], task_id: str) -> str:
     if source.get("runId") == snap["runId"]:
         text += log_of(snap, source["taskId"])
     return text
+
+
+def kill9_while_step_runs(server: RunningServer, markers: Path, step: str) -> None:
+    """Wait until ``step`` has written ``<markers>/<step>.start``, kill -9 the server while the
+    step still runs (its ``.end`` marker is not there yet), and start the server again."""
+    deadline = time.monotonic() + 60
+    while not (markers / f"{step}.start").exists():
+        assert time.monotonic() < deadline, f"step {step} never started"
+        time.sleep(0.05)
+    server.kill9()
+    assert not (markers / f"{step}.end").exists()  # killed while the step was running
+    server.start()

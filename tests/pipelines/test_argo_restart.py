@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.pipelines.conftest import kill9_while_step_runs
 from tests.support.server import RunningServer
 
 
@@ -74,13 +75,7 @@ def test_workflow_survives_kill_9_of_the_server(tmp_path: Path) -> None:
     try:
         with server.client() as client:
             client.create(_workflow(markers))
-        deadline = time.monotonic() + 60
-        while not (markers / "two.start").exists():
-            assert time.monotonic() < deadline, "step two never started"
-            time.sleep(0.05)
-        server.kill9()
-        assert not (markers / "two.end").exists()  # killed while step two was running
-        server.start()
+        kill9_while_step_runs(server, markers, "two")
         deadline = time.monotonic() + 60
         with server.client() as client:
             while True:

@@ -3,10 +3,10 @@ from its stored snapshot, adopts the step that was running, and no step runs twi
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tests.pipelines import e2e_pipelines as pipes
+from tests.pipelines.conftest import kill9_while_step_runs
 from tests.support.server import RunningServer
 
 
@@ -21,13 +21,7 @@ def test_run_survives_kill_9_of_the_server(tmp_path: Path) -> None:
                 arguments={"marker_dir": str(markers), "seconds": 2.0},
                 enable_caching=False,
             )
-        deadline = time.monotonic() + 60
-        while not (markers / "two.start").exists():
-            assert time.monotonic() < deadline, "step two never started"
-            time.sleep(0.05)
-        server.kill9()
-        assert not (markers / "two.end").exists()  # killed while step two was running
-        server.start()
+        kill9_while_step_runs(server, markers, "two")
         with server.client() as client:
             run = client.wait_for_run_completion(result.run_name, timeout=60)
     finally:
